@@ -1,0 +1,1 @@
+"""interventional-bot: patient education about interventional therapy on Telegram."""

@@ -1,0 +1,70 @@
+"""Shared fixtures: settings on the shipped content, the emulator, the running bot."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import pytest
+
+from bot.config import PROJECT_ROOT, Settings
+from bot.testing import BotAPIEmulator
+from bot.testing.harness import RunningBot, running_bot
+
+pytest_plugins = ["tests.db_fixtures"]
+
+CONTENT = PROJECT_ROOT / "content"
+LOCALES = PROJECT_ROOT / "locales"
+
+
+def make_settings(
+    content_dir: Path = CONTENT, locales_dir: Path = LOCALES, **env: str
+) -> Settings:
+    return Settings.from_env(
+        {"CONTENT_DIR": str(content_dir), "LOCALES_DIR": str(locales_dir), **env},
+        require_token=False,
+    )
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of content/ and locales/ that a test may change."""
+    content = tmp_path / "content"
+    locales = tmp_path / "locales"
+    shutil.copytree(CONTENT, content)
+    shutil.copytree(LOCALES, locales, ignore=shutil.ignore_patterns("*.mo"))
+    return content, locales
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotAPIEmulator]:
+    async with BotAPIEmulator() as emu:
+        yield emu
+        # Every request the bot made was valid for the emulator's table and the Bot API spec.
+        assert emu.violations == [], emu.violations
+
+
+BotStarter = Callable[..., AbstractAsyncContextManager[RunningBot]]
+
+
+@pytest.fixture
+def start_bot(emulator: BotAPIEmulator, tmp_path: Path) -> BotStarter:
+    """``async with start_bot(settings=None, database_url=None) as bot:`` runs the real bot."""
+    default_db = f"sqlite:///{tmp_path / 'bot.db'}"
+
+    def start(
+        settings: Settings | None = None, database_url: str | None = None
+    ) -> AbstractAsyncContextManager[RunningBot]:
+        return running_bot(
+            settings or make_settings(), emulator, database_url=database_url or default_db
+        )
+
+    return start
+
+
+@pytest.fixture
+async def bot(start_bot: BotStarter) -> AsyncIterator[RunningBot]:
+    async with start_bot() as running:
+        yield running

@@ -1,0 +1,215 @@
+"""`interventional-bot check`: clean on the shipped files, and each planted defect is named."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import main
+from bot.config import PROJECT_ROOT
+from bot.content.checks import run_checks
+from tests.conftest import make_settings
+
+Plant = Callable[[Path, Path], None]
+
+
+def edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+def yaml_syntax(content: Path, locales: Path) -> None:
+    edit(content / "en" / "what.yaml", "title: ", 'title: "unterminated ')
+
+
+def missing_field(content: Path, locales: Path) -> None:
+    path = content / "en" / "role.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(x for x in lines if not x.startswith("reviewed:")), encoding="utf-8")
+
+
+def duplicate_id(content: Path, locales: Path) -> None:
+    text = (content / "en" / "what.yaml").read_text(encoding="utf-8")
+    (content / "en" / "what-again.yaml").write_text(text, encoding="utf-8")
+
+
+def shape_differs(content: Path, locales: Path) -> None:
+    edit(content / "zh_Hans" / "features.yaml", "  - incision\n", "")
+    edit(content / "zh_Hans" / "features.yaml", "  - recovery\n", "  - recovery\n  - incision\n")
+
+
+def missing_translation_of_a_topic(content: Path, locales: Path) -> None:
+    (content / "zh_Hans" / "disclaimer.yaml").unlink()
+    edit(content / "zh_Hans" / "home.yaml", "  - disclaimer\n", "")
+
+
+def unknown_child(content: Path, locales: Path) -> None:
+    edit(content / "en" / "suitable.yaml", "  - benign\n", "  - benign\n  - benin\n")
+
+
+def orphan(content: Path, locales: Path) -> None:
+    text = (content / "en" / "what.yaml").read_text(encoding="utf-8")
+    (content / "en" / "lost.yaml").write_text(text.replace("id: what", "id: lost"), "utf-8")
+
+
+def too_deep(content: Path, locales: Path) -> None:
+    for loc in ("en", "zh_Hans"):
+        edit(content / loc / "stents.yaml", "source:", "children:\n  - bleeding\nsource:")
+        edit(content / loc / "complications.yaml", "  - bleeding\n", "")
+
+
+def page_too_long(content: Path, locales: Path) -> None:
+    edit(content / "en" / "recovery.yaml", "title: ", "title: " + "Very long title " * 300)
+
+
+def unsupported_tag(content: Path, locales: Path) -> None:
+    edit(content / "en" / "targeted.yaml", "body: |\n", "body: |\n  <div>boxed</div>\n\n")
+
+
+def tag_across_paragraphs(content: Path, locales: Path) -> None:
+    edit(
+        content / "en" / "incision.yaml", "body: |\n", "body: |\n  <b>bold\n\n  still bold</b>\n\n"
+    )
+
+
+def unknown_field(content: Path, locales: Path) -> None:
+    edit(content / "en" / "what.yaml", "source:", "sourse: typo\nsource:")
+
+
+def bad_date(content: Path, locales: Path) -> None:
+    edit(content / "en" / "what.yaml", "reviewed: 2026-11-26", "reviewed: last week")
+
+
+ZH_PO = Path("zh_Hans") / "LC_MESSAGES" / "messages.po"
+
+
+def untranslated(content: Path, locales: Path) -> None:
+    edit(locales / ZH_PO, 'msgid "Back"\nmsgstr "返回"', 'msgid "Back"\nmsgstr ""')
+
+
+def fuzzy(content: Path, locales: Path) -> None:
+    edit(locales / ZH_PO, 'msgid "Next"\n', '#, fuzzy\nmsgid "Next"\n')
+
+
+def placeholder_differs(content: Path, locales: Path) -> None:
+    edit(locales / ZH_PO, "第 {page} 页，共 {pages} 页", "第 {pg} 页，共 {pages} 页")
+
+
+def broken_placeholder(content: Path, locales: Path) -> None:
+    edit(locales / ZH_PO, "电话：{phone}", "电话：{phone")
+
+
+def po_syntax(content: Path, locales: Path) -> None:
+    edit(locales / ZH_PO, 'msgid "Next"\n', 'this line is not gettext\nmsgid "Next"\n')
+
+
+def catalog_behind_template(content: Path, locales: Path) -> None:
+    edit(locales / ZH_PO, 'msgid "Next"\nmsgstr "下一页"\n', "")
+
+
+def content_without_catalog(content: Path, locales: Path) -> None:
+    (content / "fr").mkdir()
+    (content / "fr" / "home.yaml").write_text(
+        (content / "en" / "home.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+
+
+CASES: list[tuple[Plant, str, str]] = [
+    (yaml_syntax, "content/en/what.yaml:2", "YAML syntax error"),
+    (missing_field, "content/en/role.yaml:1", "missing field 'reviewed'"),
+    (duplicate_id, "content/en/what.yaml:1", "duplicate topic id 'what'"),
+    (shape_differs, "content/zh_Hans/features.yaml:", "tree shape differs from en"),
+    (missing_translation_of_a_topic, "content/zh_Hans/disclaimer.yaml", "missing in zh_Hans"),
+    (unknown_child, "content/en/suitable.yaml:", "child 'benin' has no file benin.yaml"),
+    (orphan, "content/en/lost.yaml:1", "not reachable from the main menu"),
+    (too_deep, "content/en/bleeding.yaml:1", "4 taps from the main menu"),
+    (page_too_long, "content/en/recovery.yaml:", "message is too long"),
+    (unsupported_tag, "content/en/targeted.yaml:", 'Unsupported start tag "div"'),
+    (tag_across_paragraphs, "content/en/incision.yaml:", "a paragraph must parse on its own"),
+    (unknown_field, "content/en/what.yaml:", "unknown field 'sourse'"),
+    (bad_date, "content/en/what.yaml:", "must be a date YYYY-MM-DD"),
+    (untranslated, "locales/zh_Hans/LC_MESSAGES/messages.po:", "untranslated entry 'Back'"),
+    (fuzzy, "locales/zh_Hans/LC_MESSAGES/messages.po:", "fuzzy entry 'Next'"),
+    (
+        placeholder_differs,
+        "locales/zh_Hans/LC_MESSAGES/messages.po:",
+        "placeholders differ in 'Page {page} of {pages}': msgid has {page}, {pages}, "
+        "msgstr has {pages}, {pg}",
+    ),
+    (broken_placeholder, "locales/zh_Hans/LC_MESSAGES/messages.po:", "broken placeholder"),
+    (po_syntax, "locales/zh_Hans/LC_MESSAGES/messages.po:", "Unknown or misformatted keyword"),
+    (catalog_behind_template, "locales/zh_Hans/LC_MESSAGES/messages.po", "'Next' of messages.pot"),
+    (content_without_catalog, "locales/fr/LC_MESSAGES/messages.po", "has content but no catalog"),
+]
+
+
+def test_shipped_content_and_catalogs_are_clean() -> None:
+    report = run_checks(make_settings())
+    assert report.problems == []
+    assert report.topics == {"en": 24, "zh_Hans": 24}
+
+
+@pytest.mark.parametrize(
+    ("plant", "location", "message"), CASES, ids=[c[0].__name__ for c in CASES]
+)
+def test_planted_defect_is_reported_with_its_place(
+    plant: Plant,
+    location: str,
+    message: str,
+    project_copy: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    content, locales = project_copy
+    plant(content, locales)
+    monkeypatch.setenv("CONTENT_DIR", str(content))
+    monkeypatch.setenv("LOCALES_DIR", str(locales))
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    errors = [line.strip() for line in out.splitlines() if ": error: " in line]
+    assert any(e.startswith(location) and message in e for e in errors), out
+    assert out.rstrip().splitlines()[-1].startswith("check: FAILED:")
+
+
+def test_check_as_a_command(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CONTENT_DIR", "LOCALES_DIR")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "check"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"en\s+24 topics", done.stdout)
+    assert done.stdout.rstrip().endswith("check: OK: 0 error(s), 0 warning(s)")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("CONTENT_DIR", "/nonexistent"), ("DEFAULT_LOCALE", "nope-nope"), ("ADMIN_IDS", "x")],
+)
+def test_bad_environment_is_one_line_and_exit_2(variable: str, value: str) -> None:
+    env = {**os.environ, variable: value, "BOT_TOKEN": "123:abc"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"interventional-bot: {variable}: ")
+    assert "Traceback" not in done.stderr
