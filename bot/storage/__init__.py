@@ -1,0 +1,38 @@
+"""Storage: one interface, SQLite (embedded default) and PostgreSQL behind it.
+
+Usage::
+
+    storage = await open_storage(settings.database_url)   # connects, applies migrations
+    record = await storage.touch_user(update.effective_user.id)
+    ...
+    await storage.close()
+
+See ``store.py`` for the interface, ``migrations.py`` for how the schema evolves and
+``url.py`` for the accepted ``DATABASE_URL`` forms.
+"""
+
+from bot.storage.errors import (
+    StorageConfigError,
+    StorageError,
+    StorageSchemaError,
+    StorageUnavailableError,
+)
+from bot.storage.migrations import MIGRATIONS, Migration
+from bot.storage.store import DEFAULT_CONNECT_TIMEOUT, Storage, UserRecord, open_storage
+from bot.storage.url import DEFAULT_DATABASE_URL, DatabaseTarget, parse_database_url
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_DATABASE_URL",
+    "MIGRATIONS",
+    "DatabaseTarget",
+    "Migration",
+    "Storage",
+    "StorageConfigError",
+    "StorageError",
+    "StorageSchemaError",
+    "StorageUnavailableError",
+    "UserRecord",
+    "open_storage",
+    "parse_database_url",
+]

@@ -1,0 +1,400 @@
+"""Storage behaviour on SQLite and (when TEST_DATABASE_URL is set) PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.storage import (
+    DEFAULT_DATABASE_URL,
+    MIGRATIONS,
+    Migration,
+    Storage,
+    StorageConfigError,
+    StorageSchemaError,
+    StorageUnavailableError,
+    UserRecord,
+    open_storage,
+    parse_database_url,
+)
+from bot.storage.tables import schema_migrations
+from tests.db_fixtures import StorageFactory, postgres_base_url, sqlite_url
+
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+T1 = T0 + timedelta(hours=5, microseconds=123)
+T2 = T0 + timedelta(days=2)
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+async def table_names(storage: Storage) -> set[str]:
+    async with storage.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync_conn: inspect(sync_conn).get_table_names())
+    return set(names)
+
+
+async def migration_rows(storage: Storage) -> list[tuple[int, str, datetime]]:
+    async with storage.engine.connect() as conn:
+        result = await conn.execute(
+            select(
+                schema_migrations.c.version,
+                schema_migrations.c.name,
+                schema_migrations.c.applied_at,
+            ).order_by(schema_migrations.c.version)
+        )
+        return [(row.version, row.name, row.applied_at) for row in result]
+
+
+def counting_migration(calls: list[str]) -> Migration:
+    async def create_notes(conn: AsyncConnection) -> None:
+        calls.append("notes")
+        await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY)"))
+
+    return Migration(len(MIGRATIONS) + 1, "create notes", create_notes)
+
+
+# -- migrations ---------------------------------------------------------------------------------
+
+
+async def test_migrations_create_tables_and_record_version(storage: Storage) -> None:
+    assert {"schema_migrations", "users"} <= await table_names(storage)
+    assert await storage.schema_version() == len(MIGRATIONS) == 1
+    rows = await migration_rows(storage)
+    assert [(version, name) for version, name, _ in rows] == [(1, "create users")]
+    applied_at = rows[0][2]
+    assert applied_at.tzinfo is not None
+    assert abs(datetime.now(UTC) - applied_at) < timedelta(minutes=1)
+
+
+async def test_reopening_does_not_reapply(
+    storage: Storage, storage_factory: StorageFactory
+) -> None:
+    await storage.touch_user(1, now=T0)
+    before = await migration_rows(storage)
+    await storage.close()
+
+    again = await storage_factory()
+    assert await migration_rows(again) == before
+    assert await again.schema_version() == 1
+    assert await again.count_users() == 1
+
+
+async def test_new_migration_applies_once_and_in_order(storage: Storage) -> None:
+    calls: list[str] = []
+    steps = [*MIGRATIONS, counting_migration(calls)]
+    assert await storage.apply_migrations(steps) == 2
+    assert await storage.apply_migrations(steps) == 2
+    assert calls == ["notes"]
+    assert "notes" in await table_names(storage)
+    assert await storage.schema_version() == 2
+
+
+async def test_failed_migration_is_rolled_back_entirely(storage: Storage) -> None:
+    async def half_done(conn: AsyncConnection) -> None:
+        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY)"))
+        await conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
+
+    with pytest.raises(StorageSchemaError, match=r"^migration 2 \(half done\) failed: "):
+        await storage.apply_migrations([*MIGRATIONS, Migration(2, "half done", half_done)])
+    # DDL is transactional on both backends: the table made before the error is gone too.
+    assert "scratch" not in await table_names(storage)
+    assert await storage.schema_version() == 1
+
+
+async def test_database_newer_than_code_is_refused(
+    storage: Storage, storage_factory: StorageFactory
+) -> None:
+    await storage.apply_migrations([*MIGRATIONS, counting_migration([])])
+    with pytest.raises(StorageSchemaError, match="version 2 but this release knows only up to 1"):
+        await storage_factory()
+
+
+def test_migration_versions_must_be_consecutive() -> None:
+    from bot.storage.migrations import check_migrations
+
+    check_migrations(MIGRATIONS)
+    with pytest.raises(ValueError, match="expected 2"):
+        check_migrations([*MIGRATIONS, Migration(3, "gap", MIGRATIONS[0].apply)])
+
+
+async def test_concurrent_opens_of_a_fresh_database(storage_url: str) -> None:
+    opened = await asyncio.gather(*(open_storage(storage_url) for _ in range(4)))
+    try:
+        for each in opened:
+            assert await each.schema_version() == 1
+        assert len(await migration_rows(opened[0])) == 1
+    finally:
+        for each in opened:
+            await each.close()
+
+
+async def test_concurrent_opens_from_separate_processes(storage_url: str) -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from bot.storage import open_storage\n"
+        "async def main():\n"
+        "    s = await open_storage(sys.argv[1])\n"
+        "    await s.touch_user(int(sys.argv[2]))\n"
+        "    await s.close()\n"
+        "asyncio.run(main())\n"
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            storage_url,
+            str(n),
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        )
+        for n in range(3)
+    ]
+    results = await asyncio.gather(*(proc.communicate() for proc in procs))
+    for proc, (_, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err.decode()
+    async with await open_storage(storage_url) as storage:
+        assert len(await migration_rows(storage)) == 1
+        assert await storage.count_users() == 3
+
+
+# -- users --------------------------------------------------------------------------------------
+
+
+async def test_unknown_user_is_none(storage: Storage) -> None:
+    assert await storage.get_user(42) is None
+    assert await storage.count_users() == 0
+
+
+async def test_touch_creates_then_advances_last_seen_only(storage: Storage) -> None:
+    first = await storage.touch_user(42, now=T0)
+    assert first == UserRecord(user_id=42, locale=None, first_seen=T0, last_seen=T0)
+
+    second = await storage.touch_user(42, now=T1)
+    assert second == UserRecord(user_id=42, locale=None, first_seen=T0, last_seen=T1)
+    assert await storage.get_user(42) == second
+    assert await storage.count_users() == 1
+
+
+async def test_touch_keeps_and_returns_the_chosen_locale(storage: Storage) -> None:
+    await storage.touch_user(7, now=T0)
+    await storage.set_locale(7, "zh_Hans", now=T1)
+    record = await storage.touch_user(7, now=T2)
+    assert record == UserRecord(user_id=7, locale="zh_Hans", first_seen=T0, last_seen=T2)
+
+
+async def test_set_locale_changes_only_the_locale_of_a_known_user(storage: Storage) -> None:
+    await storage.touch_user(7, now=T0)
+    await storage.set_locale(7, "en", now=T2)
+    assert await storage.get_user(7) == UserRecord(7, "en", first_seen=T0, last_seen=T0)
+
+
+async def test_set_locale_creates_a_missing_user(storage: Storage) -> None:
+    await storage.set_locale(9, "en", now=T1)
+    assert await storage.get_user(9) == UserRecord(9, "en", first_seen=T1, last_seen=T1)
+    assert await storage.count_users() == 1
+
+
+async def test_locale_none_forgets_the_choice(storage: Storage) -> None:
+    await storage.set_locale(9, "zh_Hans", now=T0)
+    await storage.set_locale(9, None, now=T1)
+    record = await storage.get_user(9)
+    assert record is not None
+    assert record.locale is None
+
+
+async def test_locale_survives_a_restart(
+    storage: Storage, storage_factory: StorageFactory
+) -> None:
+    await storage.touch_user(5, now=T0)
+    await storage.set_locale(5, "zh_Hans", now=T1)
+    await storage.close()
+
+    restarted = await storage_factory()
+    assert await restarted.touch_user(5, now=T2) == UserRecord(5, "zh_Hans", T0, T2)
+
+
+async def test_times_are_aware_utc_whatever_zone_is_given(storage: Storage) -> None:
+    beijing = timezone(timedelta(hours=8))
+    local = datetime(2025, 3, 1, 16, 0, tzinfo=beijing)
+    record = await storage.touch_user(3, now=local)
+    assert record.first_seen == T0
+    assert record.first_seen.utcoffset() == timedelta(0)
+
+    default = await storage.touch_user(4)
+    assert default.last_seen.tzinfo is not None
+    assert abs(datetime.now(UTC) - default.last_seen) < timedelta(minutes=1)
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await storage.touch_user(3, now=datetime(2025, 3, 1, 8, 0))
+
+
+async def test_telegram_ids_beyond_32_bits(storage: Storage) -> None:
+    big = 2**52 + 17
+    await storage.touch_user(big, now=T0)
+    record = await storage.get_user(big)
+    assert record is not None
+    assert record.user_id == big
+
+
+async def test_overlong_locale_is_refused(storage: Storage) -> None:
+    with pytest.raises(ValueError, match="locale"):
+        await storage.set_locale(1, "x" * 36)
+    assert await storage.get_user(1) is None
+
+
+async def test_concurrent_touches_of_one_new_user(storage: Storage) -> None:
+    await asyncio.gather(*(storage.touch_user(11, now=T0) for _ in range(10)))
+    assert await storage.count_users() == 1
+
+
+async def test_record_is_frozen(storage: Storage) -> None:
+    record = await storage.touch_user(1, now=T0)
+    with pytest.raises(AttributeError):
+        record.locale = "en"  # type: ignore[misc]
+
+
+# -- configuration and connection errors --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("garbage", "not a URL"),
+        ("mysql://user:s3cret@db.example/bot", "scheme 'mysql' is not supported"),
+        ("http://example.com/db", "scheme 'http' is not supported"),
+        ("postgresql+psycopg2://u:s3cret@h/db", "driver 'postgresql+psycopg2' is not supported"),
+        ("sqlite+pysqlite:///x.db", "driver 'sqlite+pysqlite' is not supported"),
+        ("postgresql://u:s3cret@h:notaport/db", "cannot be parsed"),
+        ("sqlite://somehost/x.db", "must not name a host"),
+        ("sqlite:///x.db?schema=abc", "only be chosen with PostgreSQL"),
+        ("postgresql://u:s3cret@h/db?schema=Robert';DROP", "schema name"),
+        ("postgresql://u:s3cret@h/db?schema=a&schema=b", "more than once"),
+    ],
+)
+async def test_bad_urls_give_one_clear_line(url: str, expected: str) -> None:
+    with pytest.raises(StorageConfigError) as info:
+        await open_storage(url)
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+    assert "s3cret" not in message
+
+
+def test_schema_argument_with_sqlite_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StorageConfigError, match="only be chosen with PostgreSQL"):
+        parse_database_url(sqlite_url(tmp_path / "x.db"), schema="abc")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bob:s3cret@db.example:6543/bot",
+        "postgres://bob:s3cret@db.example:6543/bot",
+        "postgresql+asyncpg://bob:s3cret@db.example:6543/bot",
+    ],
+)
+def test_postgres_spellings_use_asyncpg(url: str) -> None:
+    target = parse_database_url(url, schema="run_1")
+    assert target.backend == "postgresql"
+    assert target.url.drivername == "postgresql+asyncpg"
+    assert (target.url.host, target.url.port, target.url.database) == ("db.example", 6543, "bot")
+    assert target.schema == "run_1"
+    assert target.display == "db.example:6543/bot schema run_1"
+
+
+def test_schema_in_url_is_taken_out_of_the_driver_query() -> None:
+    target = parse_database_url("postgresql://bob@h/bot?schema=run_2&ssl=require")
+    assert target.schema == "run_2"
+    assert dict(target.url.query) == {"ssl": "require"}
+
+
+async def test_unreachable_postgres_fails_fast_naming_host_and_port() -> None:
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailableError) as info:
+        await open_storage("postgresql://bob:s3cret@127.0.0.1:1/bot")
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert "127.0.0.1:1" in message
+    assert "\n" not in message
+    assert "s3cret" not in message
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[int]:
+    """A TCP port that accepts connections and never answers (a hung server)."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield port
+    server.close()
+
+
+async def test_silent_postgres_times_out_with_one_line(silent_server: int) -> None:
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailableError) as info:
+        await open_storage(
+            f"postgresql://bob:s3cret@127.0.0.1:{silent_server}/bot", connect_timeout=0.5
+        )
+    assert time.monotonic() - started < 5
+    assert str(info.value) == (
+        f"cannot reach PostgreSQL at 127.0.0.1:{silent_server}/bot: no answer within 0.5 s"
+    )
+
+
+@pytest.mark.skipif(postgres_base_url() is None, reason="TEST_DATABASE_URL is not set")
+async def test_missing_postgres_database_is_unavailable() -> None:
+    base = parse_database_url(postgres_base_url() or "")
+    url = base.url.set(database="no_such_database_for_bot_tests").render_as_string(False)
+    with pytest.raises(StorageUnavailableError, match='database "no_such_database_for_bot_tests"'):
+        await open_storage(url)
+
+
+async def test_sqlite_path_that_cannot_be_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(StorageUnavailableError, match="cannot create the directory"):
+        await open_storage(sqlite_url(tmp_path / "file" / "sub" / "bot.db"))
+
+
+# -- SQLite specifics ---------------------------------------------------------------------------
+
+
+async def test_default_url_creates_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert not (tmp_path / "data").exists()
+    async with await open_storage(DEFAULT_DATABASE_URL) as storage:
+        await storage.touch_user(1, now=T0)
+    assert (tmp_path / "data" / "bot.db").is_file()
+
+
+async def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
+    storage = await open_storage(sqlite_url(tmp_path / "bot.db"))
+    async with storage, storage.engine.connect() as conn:
+        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+        busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+    assert mode == "wal"
+    assert busy >= 1000
+
+
+async def test_memory_database_for_tests() -> None:
+    async with await open_storage("sqlite:///:memory:") as storage:
+        await storage.touch_user(1, now=T0)
+        assert await storage.get_user(1) == UserRecord(1, None, T0, T0)
+        assert await storage.schema_version() == 1
