@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from bot.app import ContentError
-    from bot.storage import StorageConfigError, StorageUnavailableError
+    from bot.storage import StorageError
 
     command: str = args.command
     try:
@@ -97,8 +97,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             from bot.demo import run_demo
 
             return asyncio.run(run_demo(settings, args.lang))
-    except (ContentError, StorageConfigError, StorageUnavailableError) as exc:
-        print(f"interventional-bot: {exc}", file=sys.stderr)
+    except (ContentError, StorageError) as exc:
+        prefix = "DATABASE_URL: " if isinstance(exc, StorageError) else ""
+        print(f"interventional-bot: {prefix}{exc}", file=sys.stderr)
         return EXIT_USAGE
     raise AssertionError(command)
 

@@ -8,6 +8,7 @@ Docker image); a read-only tree only gets a log line.
 
 from __future__ import annotations
 
+import functools
 import gettext as _gettext
 import io
 import logging
@@ -137,8 +138,15 @@ def resolve_locale(
 
 
 def match_locale(code: str | None, available: Iterable[str]) -> str | None:
+    """The available locale that best serves Telegram's ``code``, or None."""
     if not code:
         return None
+    return _match_locale(code, tuple(available))
+
+
+@functools.lru_cache(maxsize=1024)
+def _match_locale(code: str, available: tuple[str, ...]) -> str | None:
+    # Cached: Telegram sends a handful of distinct codes, and CLDR parsing is not free.
     try:
         wanted = Locale.parse(code.strip().replace("_", "-"), sep="-")
     except (ValueError, UnknownLocaleError, TypeError):
