@@ -32,6 +32,7 @@ from tests.db_fixtures import StorageFactory, postgres_base_url, sqlite_url
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=5, microseconds=123)
 T2 = T0 + timedelta(days=2)
+LATEST = 3  # migrations: 1 users, 2 subscriptions, 3 broadcasts
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -66,10 +67,16 @@ def counting_migration(calls: list[str]) -> Migration:
 
 
 async def test_migrations_create_tables_and_record_version(storage: Storage) -> None:
-    assert {"schema_migrations", "users"} <= await table_names(storage)
-    assert await storage.schema_version() == len(MIGRATIONS) == 1
+    assert {"schema_migrations", "users", "subscriptions", "broadcasts"} <= await table_names(
+        storage
+    )
+    assert await storage.schema_version() == len(MIGRATIONS) == LATEST
     rows = await migration_rows(storage)
-    assert [(version, name) for version, name, _ in rows] == [(1, "create users")]
+    assert [(version, name) for version, name, _ in rows] == [
+        (1, "create users"),
+        (2, "create subscriptions"),
+        (3, "create broadcasts"),
+    ]
     applied_at = rows[0][2]
     assert applied_at.tzinfo is not None
     assert abs(datetime.now(UTC) - applied_at) < timedelta(minutes=1)
@@ -84,18 +91,18 @@ async def test_reopening_does_not_reapply(
 
     again = await storage_factory()
     assert await migration_rows(again) == before
-    assert await again.schema_version() == 1
+    assert await again.schema_version() == LATEST
     assert await again.count_users() == 1
 
 
 async def test_new_migration_applies_once_and_in_order(storage: Storage) -> None:
     calls: list[str] = []
     steps = [*MIGRATIONS, counting_migration(calls)]
-    assert await storage.apply_migrations(steps) == 2
-    assert await storage.apply_migrations(steps) == 2
+    assert await storage.apply_migrations(steps) == LATEST + 1
+    assert await storage.apply_migrations(steps) == LATEST + 1
     assert calls == ["notes"]
     assert "notes" in await table_names(storage)
-    assert await storage.schema_version() == 2
+    assert await storage.schema_version() == LATEST + 1
 
 
 async def test_failed_migration_is_rolled_back_entirely(storage: Storage) -> None:
@@ -103,18 +110,25 @@ async def test_failed_migration_is_rolled_back_entirely(storage: Storage) -> Non
         await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY)"))
         await conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
 
-    with pytest.raises(StorageSchemaError, match=r"^migration 2 \(half done\) failed: "):
-        await storage.apply_migrations([*MIGRATIONS, Migration(2, "half done", half_done)])
+    with pytest.raises(
+        StorageSchemaError, match=rf"^migration {LATEST + 1} \(half done\) failed: "
+    ):
+        await storage.apply_migrations(
+            [*MIGRATIONS, Migration(LATEST + 1, "half done", half_done)]
+        )
     # DDL is transactional on both backends: the table made before the error is gone too.
     assert "scratch" not in await table_names(storage)
-    assert await storage.schema_version() == 1
+    assert await storage.schema_version() == LATEST
 
 
 async def test_database_newer_than_code_is_refused(
     storage: Storage, storage_factory: StorageFactory
 ) -> None:
     await storage.apply_migrations([*MIGRATIONS, counting_migration([])])
-    with pytest.raises(StorageSchemaError, match="version 2 but this release knows only up to 1"):
+    with pytest.raises(
+        StorageSchemaError,
+        match=f"version {LATEST + 1} but this release knows only up to {LATEST}",
+    ):
         await storage_factory()
 
 
@@ -122,16 +136,16 @@ def test_migration_versions_must_be_consecutive() -> None:
     from bot.storage.migrations import check_migrations
 
     check_migrations(MIGRATIONS)
-    with pytest.raises(ValueError, match="expected 2"):
-        check_migrations([*MIGRATIONS, Migration(3, "gap", MIGRATIONS[0].apply)])
+    with pytest.raises(ValueError, match=f"expected {LATEST + 1}"):
+        check_migrations([*MIGRATIONS, Migration(LATEST + 2, "gap", MIGRATIONS[0].apply)])
 
 
 async def test_concurrent_opens_of_a_fresh_database(storage_url: str) -> None:
     opened = await asyncio.gather(*(open_storage(storage_url) for _ in range(4)))
     try:
         for each in opened:
-            assert await each.schema_version() == 1
-        assert len(await migration_rows(opened[0])) == 1
+            assert await each.schema_version() == LATEST
+        assert len(await migration_rows(opened[0])) == LATEST
     finally:
         for each in opened:
             await each.close()
@@ -163,7 +177,7 @@ async def test_concurrent_opens_from_separate_processes(storage_url: str) -> Non
     for proc, (_, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err.decode()
     async with await open_storage(storage_url) as storage:
-        assert len(await migration_rows(storage)) == 1
+        assert len(await migration_rows(storage)) == LATEST
         assert await storage.count_users() == 3
 
 
@@ -397,4 +411,4 @@ async def test_memory_database_for_tests() -> None:
     async with await open_storage("sqlite:///:memory:") as storage:
         await storage.touch_user(1, now=T0)
         assert await storage.get_user(1) == UserRecord(1, None, T0, T0)
-        assert await storage.schema_version() == 1
+        assert await storage.schema_version() == LATEST

@@ -11,6 +11,7 @@ See ``store.py`` for the interface, ``migrations.py`` for how the schema evolves
 ``url.py`` for the accepted ``DATABASE_URL`` forms.
 """
 
+from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient
 from bot.storage.errors import (
     StorageConfigError,
     StorageError,
@@ -19,19 +20,24 @@ from bot.storage.errors import (
 )
 from bot.storage.migrations import MIGRATIONS, Migration
 from bot.storage.store import DEFAULT_CONNECT_TIMEOUT, Storage, UserRecord, open_storage
+from bot.storage.subscriptions import Subscription
 from bot.storage.url import DEFAULT_DATABASE_URL, DatabaseTarget, parse_database_url
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATABASE_URL",
     "MIGRATIONS",
+    "BroadcastSummary",
     "DatabaseTarget",
     "Migration",
+    "Outcome",
+    "Recipient",
     "Storage",
     "StorageConfigError",
     "StorageError",
     "StorageSchemaError",
     "StorageUnavailableError",
+    "Subscription",
     "UserRecord",
     "open_storage",
     "parse_database_url",

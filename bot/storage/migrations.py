@@ -20,10 +20,15 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    ForeignKey,
+    Index,
+    Integer,
     MetaData,
     String,
     Table,
+    Text,
     func,
     insert,
     select,
@@ -31,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.schema import CreateSchema, CreateTable
+from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
 from bot.storage.errors import StorageSchemaError
 from bot.storage.tables import UTCDateTime, schema_migrations
@@ -64,7 +69,76 @@ async def _m0001_create_users(conn: AsyncConnection) -> None:
     await conn.execute(CreateTable(users_v1))
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "create users", _m0001_create_users),)
+async def _m0002_create_subscriptions(conn: AsyncConnection) -> None:
+    subscriptions_v2 = Table(
+        "subscriptions",
+        MetaData(),
+        Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("locale", String(35), nullable=False),
+        Column("interests", String(1000), nullable=False),
+        Column("subscribed_at", UTCDateTime(), nullable=False),
+        Column("unsubscribed_at", UTCDateTime(), nullable=True),
+        Column("blocked_at", UTCDateTime(), nullable=True),
+    )
+    await conn.execute(CreateTable(subscriptions_v2))
+
+
+async def _m0003_create_broadcasts(conn: AsyncConnection) -> None:
+    meta = MetaData()
+    broadcasts_v3 = Table(
+        "broadcasts",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("status", String(16), nullable=False),
+        Column("texts", Text, nullable=False),
+        Column("audience_locales", Text, nullable=True),
+        Column("audience_interests", Text, nullable=True),
+        Column("paid", Boolean, nullable=False),
+        Column("created_by", BigInteger, nullable=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("send_at", UTCDateTime(), nullable=False),
+        Column("started_at", UTCDateTime(), nullable=True),
+        Column("finished_at", UTCDateTime(), nullable=True),
+        Column("progress_chat_id", BigInteger, nullable=True),
+        Column("progress_message_id", BigInteger, nullable=True),
+        Column("total", Integer, nullable=False),
+        Column("in_doubt", Integer, nullable=False),
+    )
+    recipients_v3 = Table(
+        "broadcast_recipients",
+        meta,
+        Column(
+            "broadcast_id",
+            Integer,
+            ForeignKey("broadcasts.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("locale", String(35), nullable=False),
+        Column("state", String(8), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("retry_at", UTCDateTime(), nullable=True),
+        Column("message_id", BigInteger, nullable=True),
+        Column("reason", String(200), nullable=True),
+        Column("updated_at", UTCDateTime(), nullable=True),
+    )
+    index = Index(
+        "ix_broadcast_recipients_state",
+        recipients_v3.c.broadcast_id,
+        recipients_v3.c.state,
+        recipients_v3.c.user_id,
+    )
+    await conn.execute(CreateTable(broadcasts_v3))
+    await conn.execute(CreateTable(recipients_v3))
+    await conn.execute(CreateIndex(index))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create users", _m0001_create_users),
+    Migration(2, "create subscriptions", _m0002_create_subscriptions),
+    Migration(3, "create broadcasts", _m0003_create_broadcasts),
+)
 
 
 def check_migrations(migrations: Sequence[Migration]) -> None:

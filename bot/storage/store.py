@@ -25,9 +25,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage.broadcasts import BroadcastStore
 from bot.storage.engine import create_engine_for, enable_sqlite_wal
 from bot.storage.errors import StorageUnavailableError
 from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations, current_version
+from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.tables import LOCALE_MAX_LENGTH, UTCDateTime, users
 from bot.storage.url import Backend, DatabaseTarget, parse_database_url
 
@@ -67,8 +69,12 @@ def _now(now: datetime | None) -> datetime:
     return now.astimezone(UTC)
 
 
-class Storage:
-    """An open database. Create with :func:`open_storage`; close with :meth:`close`."""
+class Storage(SubscriptionStore, BroadcastStore):
+    """An open database. Create with :func:`open_storage`; close with :meth:`close`.
+
+    Subscriptions (``subscriptions.py``) and broadcasts (``broadcasts.py``) add their methods
+    through the two base classes.
+    """
 
     def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
         # postgresql.insert and sqlite.insert build different classes with the same API.

@@ -10,7 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -64,4 +76,67 @@ users = Table(
     Column("locale", String(LOCALE_MAX_LENGTH), nullable=True),
     Column("first_seen", UTCDateTime(), nullable=False),
     Column("last_seen", UTCDateTime(), nullable=False),
+)
+
+# Migration 2. One row per user who ever subscribed: consent time, and how it ended.
+# ``interests`` holds the picked interest ids as ",a,b," (commas around each id, so that a
+# substring test finds whole ids); "" when none were picked.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("locale", String(LOCALE_MAX_LENGTH), nullable=False),
+    Column("interests", String(1000), nullable=False),
+    Column("subscribed_at", UTCDateTime(), nullable=False),
+    Column("unsubscribed_at", UTCDateTime(), nullable=True),
+    Column("blocked_at", UTCDateTime(), nullable=True),
+)
+
+# Migration 3. A broadcast and its planned recipients (a snapshot taken when it is queued).
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("status", String(16), nullable=False),  # scheduled, sending, done, cancelled
+    Column("texts", Text, nullable=False),  # JSON {locale: Telegram HTML}
+    Column("audience_locales", Text, nullable=True),  # JSON list; NULL: every locale
+    Column("audience_interests", Text, nullable=True),  # JSON list; NULL: any interest
+    Column("paid", Boolean, nullable=False),
+    Column("created_by", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("send_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("progress_chat_id", BigInteger, nullable=True),
+    Column("progress_message_id", BigInteger, nullable=True),
+    Column("total", Integer, nullable=False),
+    # Recipients found "sending" after a crash and sent again (possible duplicates).
+    Column("in_doubt", Integer, nullable=False),
+)
+
+broadcast_recipients = Table(
+    "broadcast_recipients",
+    metadata,
+    Column(
+        "broadcast_id",
+        Integer,
+        ForeignKey("broadcasts.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("locale", String(LOCALE_MAX_LENGTH), nullable=False),
+    # pending, sending (the request may be in flight), sent, blocked, failed
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("retry_at", UTCDateTime(), nullable=True),
+    Column("message_id", BigInteger, nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=True),
+)
+Index(
+    "ix_broadcast_recipients_state",
+    broadcast_recipients.c.broadcast_id,
+    broadcast_recipients.c.state,
+    broadcast_recipients.c.user_id,
 )

@@ -477,6 +477,11 @@ class BotAPIEmulator:
     def chat(self, chat_id: int) -> Chat:
         return self.chats[chat_id]
 
+    def bot_messages(self, chat_id: int) -> list[ChatMessage]:
+        """Every message the bot created in a chat (deleted ones too): counts deliveries."""
+        chat = self.chats.get(chat_id)
+        return [] if chat is None else [m for m in chat.messages if m.from_bot]
+
     def block_bot(self, user_id: int) -> None:
         """The user blocks the bot: sends fail with 403 and the bot gets ``my_chat_member``."""
         self._set_blocked(user_id, blocked=True)

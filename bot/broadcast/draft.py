@@ -1,0 +1,152 @@
+"""A broadcast before it is queued: texts per locale, audience, time; validation; queueing.
+
+Which text a recipient gets: the text of their own locale, else the default locale's. So that
+nobody silently receives another language, a draft must have a text for every locale of its
+audience: the ``locales`` it names or, when it names none, every locale the bot serves (which
+includes the default locale). The default locale's text is then only the fallback for a
+subscriber whose locale the bot no longer serves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.storage import Storage
+from bot.telegram_html import MAX_MESSAGE_LENGTH, TelegramHTMLError, parse_html
+
+INTEREST_PATTERN = r"[a-z0-9][a-z0-9_-]{0,31}"
+_INTEREST_RE = re.compile(rf"^{INTEREST_PATTERN}$")
+
+
+@dataclass(frozen=True)
+class BroadcastDraft:
+    texts: Mapping[str, str]  # locale -> Telegram HTML
+    locales: tuple[str, ...] | None = None  # audience filter; None = all subscribers
+    interests: tuple[str, ...] | None = None  # audience filter; None = any
+    send_at: datetime | None = None  # aware; None = now
+    paid: bool = False
+
+
+def draft_problems(
+    draft: BroadcastDraft,
+    *,
+    available_locales: Sequence[str],
+    default_locale: str,
+    available_interests: Sequence[str] | None = None,
+) -> list[tuple[str, str]]:
+    """``[(field, message)]``; field is ``texts.<locale>``, ``texts``, ``locales``,
+    ``interests`` or ``send_at`` (the broadcast file maps it to a line)."""
+    problems: list[tuple[str, str]] = []
+    known = ", ".join(available_locales)
+    if not draft.texts:
+        problems.append(("texts", "no text: give at least one, per locale"))
+    for locale, text in draft.texts.items():
+        where = f"texts.{locale}"
+        if locale not in available_locales:
+            problems.append((where, f"unknown locale {locale!r} (available: {known})"))
+        problems.extend((where, f"text for {locale}: {p}") for p in text_problems(text))
+    audience = available_locales if draft.locales is None else draft.locales
+    if draft.locales is not None:
+        if not draft.locales:
+            problems.append(("locales", "audience locales is empty (omit it to reach everyone)"))
+        for locale in draft.locales:
+            if locale not in available_locales:
+                problems.append(("locales", f"unknown locale {locale!r} (available: {known})"))
+    for locale in audience:
+        if locale in available_locales and locale not in draft.texts:
+            if draft.locales is None:
+                message = (
+                    f"no text for {locale}: every locale needs a text when the audience names "
+                    "no locales (or name the locales to reach in audience.locales)"
+                )
+            else:
+                message = f"no text for {locale}, which the audience includes"
+            problems.append(("texts", message))
+    if draft.interests is not None:
+        if not draft.interests:
+            problems.append(
+                ("interests", "audience interests is empty (omit it to reach every subscriber)")
+            )
+        for interest in draft.interests:
+            if not isinstance(interest, str) or not _INTEREST_RE.match(interest):
+                problems.append(("interests", f"{interest!r} is not an interest id"))
+            elif available_interests is not None and interest not in available_interests:
+                choices = ", ".join(available_interests) or "none are defined"
+                problems.append(("interests", f"unknown interest {interest!r} ({choices})"))
+    if draft.send_at is not None and (
+        draft.send_at.tzinfo is None or draft.send_at.utcoffset() is None
+    ):
+        problems.append(("send_at", "send_at needs a time zone, e.g. 2025-06-01T09:00:00+08:00"))
+    if default_locale not in available_locales:
+        problems.append(("texts", f"the default locale {default_locale} is not available"))
+    return problems
+
+
+def text_problems(text: str) -> list[str]:
+    """What Telegram would refuse in a message text (HTML parse mode)."""
+    try:
+        parsed = parse_html(text)
+    except TelegramHTMLError as exc:
+        return [exc.description]
+    visible = parsed.text.strip()
+    if not visible:
+        return ["the text is empty"]
+    if len(visible) > MAX_MESSAGE_LENGTH:
+        return [f"{len(visible)} characters after parsing; Telegram allows {MAX_MESSAGE_LENGTH}"]
+    return []
+
+
+def validate_draft(
+    draft: BroadcastDraft,
+    *,
+    available_locales: Sequence[str],
+    default_locale: str,
+    available_interests: Sequence[str] | None = None,
+) -> list[str]:
+    """Human-readable problems; ``[]`` when the draft can be queued."""
+    return [
+        message
+        for _field, message in draft_problems(
+            draft,
+            available_locales=available_locales,
+            default_locale=default_locale,
+            available_interests=available_interests,
+        )
+    ]
+
+
+def choose_text(texts: Mapping[str, str], locale: str, default_locale: str) -> tuple[str, str]:
+    """(locale of the text, text) for a recipient: their own locale's, else the default's."""
+    if locale in texts:
+        return locale, texts[locale]
+    if default_locale in texts:
+        return default_locale, texts[default_locale]
+    first = sorted(texts)[0]  # validation makes this unreachable for queued drafts
+    return first, texts[first]
+
+
+async def queue_broadcast(
+    storage: Storage,
+    draft: BroadcastDraft,
+    *,
+    created_by: int | None,
+    progress_chat_id: int | None = None,
+    progress_message_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Plan the recipients (a snapshot of the matching active subscribers, each with their
+    locale) and queue the broadcast; returns its id. Validate the draft first."""
+    return await storage.create_broadcast(
+        texts=dict(draft.texts),
+        locales=draft.locales,
+        interests=draft.interests,
+        send_at=draft.send_at,
+        paid=draft.paid,
+        created_by=created_by,
+        progress_chat_id=progress_chat_id,
+        progress_message_id=progress_message_id,
+        now=now,
+    )

@@ -1,0 +1,543 @@
+"""The delivery engine: runs inside `interventional-bot run` and sends what was queued.
+
+It polls the database for due broadcasts (``send_at`` reached, scheduled or sending), so
+whatever the CLI or an admin queued is delivered by the running bot, one broadcast at a time.
+
+Pace. One send slot every ``1/rate`` seconds (:class:`~bot.broadcast.pacing.Pacer`; default
+30/s, ``BROADCAST_RATE``; paid broadcasts 1000/s with ``allow_paid_broadcast``), at most one
+message a second per chat. The interactive bot's own messages take slots too (reported by
+:class:`bot.transport.ObservedRequest`) and push bulk sends back, and broadcasts use their own
+``Bot`` and connection pool (:class:`bot.transport.AiohttpRequest`), so a patient's menu
+reply never queues behind bulk traffic. A 429 pauses bulk sends for its ``retry_after``.
+
+Outcomes. 403 -> ``blocked`` (and the subscription ends); 400 such as "chat not found" ->
+``failed`` with the reason; 5xx, timeouts and network errors -> retried after 1, 2, 4 … s
+(``backoff``), then ``failed`` with the reason after ``max_attempts`` tries.
+
+Crash safety. Recipients are *claimed* in small batches: marked ``sending`` in the database
+before any of their requests leaves; results are written in batches as they come. So at any
+moment at most ``window`` recipients are ``sending`` (:func:`in_flight_bound`). After a crash
+the engine starts by putting ``sending`` recipients back to ``pending`` and counts them in the
+broadcast's ``in_doubt``: nobody is skipped, and nobody receives the message twice except
+those, at most ``window`` per crash (and in practice only those whose request had reached
+Telegram). A request that timed out may also have been delivered (Telegram gives no way to
+tell), which is the same doubt Telegram's own clients live with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import BaseRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.broadcast.draft import choose_text
+from bot.broadcast.pacing import Pacer
+from bot.broadcast.report import format_progress
+from bot.config import Settings
+from bot.i18n import Catalogs, Translator
+from bot.storage import BroadcastSummary, Outcome, Recipient, Storage
+from bot.transport import AiohttpRequest, ObservedRequest
+
+log = logging.getLogger(__name__)
+
+#: callback_data of the "Unsubscribe" button on every broadcast message (bot.callbacks).
+UNSUBSCRIBE_DATA = "1:u"
+
+#: Where the running bot keeps its engine: ``application.bot_data[BROADCAST_ENGINE_KEY]``.
+BROADCAST_ENGINE_KEY = "broadcast_engine"
+
+#: Methods that create a message, and so count against Telegram's per-bot and per-chat limits.
+MESSAGE_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendVideo",
+        "sendAudio",
+        "sendVoice",
+        "sendAnimation",
+        "sendSticker",
+        "sendMediaGroup",
+        "sendLocation",
+        "sendContact",
+        "copyMessage",
+        "forwardMessage",
+    }
+)
+
+
+def in_flight_bound(rate: float) -> int:
+    """Most recipients marked ``sending`` at once at ``rate``: the duplicate bound per crash.
+
+    A quarter of a second's worth, at least 4 and at most 256: enough for the round trips and
+    batched writes at 1000/s, and at 30/s at most 8 possible duplicates after a crash.
+    """
+    return min(256, max(4, math.ceil(rate * 0.25)))
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    rate: float = 30.0
+    paid_rate: float = 1000.0
+    per_chat_interval: float = 1.0
+    poll_interval: float = 0.5
+    max_attempts: int = 4  # the first try and 3 retries
+    backoff: float = 1.0  # before the first retry; doubles each time
+    request_timeout: float = 10.0
+    progress_interval: float = 2.0
+    window: int | None = None  # default: in_flight_bound(rate of the broadcast)
+    flush_interval: float = 0.05
+    cancel_check_interval: float = 0.25
+
+
+@dataclass
+class EngineStats:
+    sent: int = 0
+    blocked: int = 0
+    failed: int = 0
+    retried: int = 0
+    rate_limited: int = 0  # 429 answers to bulk sends
+    progress_edits: int = 0
+    resumed_in_doubt: int = 0
+    broadcasts_done: list[int] = field(default_factory=list)
+
+
+class BroadcastEngine:
+    """``await engine.start()`` … ``await engine.stop()``; see the module docstring."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        catalogs: Catalogs | Callable[[], Catalogs],
+        *,
+        token: str,
+        base_url: str,
+        default_locale: str,
+        config: EngineConfig | None = None,
+        request: BaseRequest | None = None,
+    ) -> None:
+        self.storage = storage
+        # A callable follows content reloads (SIGHUP, /reload swap runtime.renderer).
+        self._catalogs = catalogs
+        self.default_locale = default_locale
+        self.config = config or EngineConfig()
+        cfg = self.config
+        pool = min(128, max(8, in_flight_bound(max(cfg.rate, cfg.paid_rate))))
+        self.bot = Bot(
+            token,
+            base_url=base_url,
+            request=request
+            or AiohttpRequest(
+                connection_pool_size=pool,
+                read_timeout=cfg.request_timeout,
+                write_timeout=cfg.request_timeout,
+                connect_timeout=cfg.request_timeout,
+                pool_timeout=cfg.request_timeout,
+            ),
+            get_updates_request=AiohttpRequest(connection_pool_size=1),
+        )
+        self.pacer = Pacer(cfg.rate)
+        self.paid_pacer = Pacer(cfg.paid_rate)
+        self.stats = EngineStats()
+        self._chat_last: dict[int, float] = {}
+        self._keyboards: dict[str, InlineKeyboardMarkup] = {}
+        self._keyboards_of: Catalogs | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bot.initialize()
+        recovered = await self.storage.recover_in_flight()
+        for broadcast_id, count in sorted(recovered.items()):
+            self.stats.resumed_in_doubt += count
+            log.warning("event=broadcast_resume broadcast_id=%d in_doubt=%d", broadcast_id, count)
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._main(), name="broadcast-engine")
+        log.info("event=broadcast_engine_started rate=%g", self.config.rate)
+
+    async def stop(self) -> None:
+        """Stop claiming, let requests in flight finish, store their results."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self.config.request_timeout + 5)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self.bot.shutdown()
+
+    def wake(self) -> None:
+        """Look for due broadcasts now (e.g. right after one was queued in this process)."""
+        self._wake.set()
+
+    def note_interactive(
+        self, method: str, chat_id: int | None, status: int, retry_after: float | None
+    ) -> None:
+        """Observer for the interactive bot's requests (see bot.transport.ObservedRequest)."""
+        if status == 429 and retry_after:
+            self.pacer.pause(retry_after)
+            self.paid_pacer.pause(retry_after)
+            return
+        if method not in MESSAGE_METHODS:
+            return
+        self.pacer.take_now()
+        self.paid_pacer.take_now()
+        if chat_id is not None:
+            self._chat_last[chat_id] = time.monotonic()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _main(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                due = await self.storage.due_broadcast()
+                if due is None:
+                    await self._sleep(self.config.poll_interval)
+                    continue
+                await _Run(self, due).execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event=broadcast_engine_error")
+                await self._sleep(max(1.0, self.config.poll_interval * 4))
+
+    # -- helpers used by a run ------------------------------------------------------------------
+
+    @property
+    def catalogs(self) -> Catalogs:
+        return self._catalogs if isinstance(self._catalogs, Catalogs) else self._catalogs()
+
+    def translator(self, locale: str) -> Translator:
+        catalogs = self.catalogs
+        known = locale in catalogs.locales
+        return catalogs.get(locale if known else self.default_locale)
+
+    def keyboard(self, locale: str) -> InlineKeyboardMarkup:
+        catalogs = self.catalogs
+        if catalogs is not self._keyboards_of:  # reloaded: labels may have changed
+            self._keyboards, self._keyboards_of = {}, catalogs
+        markup = self._keyboards.get(locale)
+        if markup is None:
+            t = self.translator(locale)
+            # TRANSLATORS: button under every broadcast message; one tap ends the subscription
+            label = t("Unsubscribe")
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(label, callback_data=UNSUBSCRIBE_DATA)]]
+            )
+            self._keyboards[locale] = markup
+        return markup
+
+    async def wait_for_chat(self, chat_id: int) -> None:
+        """At most one message a second per chat (bulk or interactive)."""
+        interval = self.config.per_chat_interval
+        last = self._chat_last.get(chat_id)
+        if last is not None:
+            wait = last + interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        now = time.monotonic()
+        self._chat_last[chat_id] = now
+        if len(self._chat_last) > 20_000:
+            self._chat_last = {c: t for c, t in self._chat_last.items() if now - t < interval}
+
+    async def progress_translator(self, summary: BroadcastSummary) -> Translator:
+        locale = None
+        if summary.created_by is not None:
+            with contextlib.suppress(Exception):
+                user = await self.storage.get_user(summary.created_by)
+                locale = user.locale if user is not None else None
+        return self.translator(locale or self.default_locale)
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: float | timedelta = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class _Run:
+    """Delivering one broadcast (until done, cancelled or the engine stops)."""
+
+    def __init__(self, engine: BroadcastEngine, summary: BroadcastSummary) -> None:
+        self.engine = engine
+        self.storage = engine.storage
+        self.summary = summary
+        self.id = summary.id
+        cfg = engine.config
+        self.paid = summary.paid
+        self.pacer = engine.paid_pacer if self.paid else engine.pacer
+        rate = cfg.paid_rate if self.paid else cfg.rate
+        self.window = cfg.window or in_flight_bound(rate)
+        self.texts: Mapping[str, str] = summary.texts
+        self.queue: deque[Recipient] = deque()
+        self.results: list[Outcome] = []
+        self.unsettled = 0  # claimed (marked sending) and not yet written back
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.cancelled = False
+        self.fatal = False
+        self.settled = asyncio.Event()
+        self.finished = asyncio.Event()  # the feed is over: helpers finish their step and end
+        self.last_progress = ""
+        self.progress_blocked_until = 0.0
+
+    async def execute(self) -> None:
+        if not await self.storage.start_broadcast(self.id):
+            return
+        log.info(
+            "event=broadcast_start broadcast_id=%d total=%d paid=%s",
+            self.id,
+            self.summary.total,
+            self.paid,
+        )
+        monitor = asyncio.create_task(self._monitor())
+        flusher = asyncio.create_task(self._flusher())
+        try:
+            await self._feed()
+        finally:
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            # Ask the helpers to stop rather than cancel them: a flush cancelled inside its
+            # SQLite transaction can leave the write lock held until the connection is
+            # collected, and the final flush below would then time out on it.
+            self.finished.set()
+            await asyncio.gather(flusher, monitor, return_exceptions=True)
+            await self._flush()
+            if self.queue:
+                await self.storage.release_recipients(self.id, [r.user_id for r in self.queue])
+                self.queue.clear()
+        stopping = self.engine._stopping.is_set()
+        if self.fatal:
+            await self.engine._sleep(30)
+            return
+        finished = not self.cancelled and not stopping
+        if finished and await self.storage.finish_broadcast(self.id):
+            self.engine.stats.broadcasts_done.append(self.id)
+        final = await self.storage.broadcast_summary(self.id)
+        if final is not None:
+            log.info(
+                "event=broadcast_%s broadcast_id=%d sent=%d blocked=%d failed=%d pending=%d",
+                "stopped" if stopping and final.status == "sending" else final.status,
+                self.id,
+                final.sent,
+                final.blocked,
+                final.failed,
+                final.remaining,
+            )
+            if final.status in ("done", "cancelled"):
+                await self._edit_progress(final, force=True)
+
+    async def _feed(self) -> None:
+        engine = self.engine
+        while not (self.cancelled or self.fatal or engine._stopping.is_set()):
+            if not self.queue:
+                room = self.window - self.unsettled
+                if room < max(1, self.window // 4):
+                    await self._wait_settled(0.05)
+                    continue
+                rows = await self.storage.claim_recipients(self.id, room)
+                if not rows:
+                    if self.unsettled == 0 and not self.tasks:
+                        due = await self.storage.next_retry_at(self.id)
+                        if due is None:
+                            return  # everyone is in a final state
+                        wait = (due - datetime.now(UTC)).total_seconds()
+                        await asyncio.sleep(min(0.25, max(0.01, wait)))
+                    else:
+                        await self._wait_settled(0.05)
+                    continue
+                self.unsettled += len(rows)
+                self.queue.extend(rows)
+            if not await self.pacer.acquire(max_wait=engine.config.cancel_check_interval):
+                continue
+            recipient = self.queue.popleft()
+            task = asyncio.create_task(self._send(recipient))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _wait_settled(self, seconds: float) -> None:
+        self.settled.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settled.wait(), seconds)
+
+    async def _send(self, recipient: Recipient) -> None:
+        engine = self.engine
+        cfg = engine.config
+        stats = engine.stats
+        attempts = recipient.attempts + 1
+        _text_locale, text = choose_text(self.texts, recipient.locale, engine.default_locale)
+        outcome: Outcome
+        try:
+            await engine.wait_for_chat(recipient.user_id)
+            message = await engine.bot.send_message(
+                chat_id=recipient.user_id,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_markup=engine.keyboard(recipient.locale),
+                allow_paid_broadcast=True if self.paid else None,
+            )
+            outcome = Outcome(recipient.user_id, "sent", attempts, message_id=message.message_id)
+            stats.sent += 1
+        except RetryAfter as exc:
+            seconds = _retry_seconds(exc)
+            self.pacer.pause(seconds)
+            stats.rate_limited += 1
+            log.warning("event=broadcast_429 broadcast_id=%d retry_after=%g", self.id, seconds)
+            outcome = Outcome(
+                recipient.user_id,
+                "pending",
+                recipient.attempts,
+                retry_at=datetime.now(UTC) + timedelta(seconds=seconds),
+            )
+        except Forbidden as exc:
+            outcome = Outcome(recipient.user_id, "blocked", attempts, reason=exc.message)
+            stats.blocked += 1
+        except InvalidToken as exc:
+            log.error("event=broadcast_paused broadcast_id=%d reason=%r", self.id, exc.message)
+            self.fatal = True
+            outcome = Outcome(recipient.user_id, "pending", recipient.attempts)
+        except BadRequest as exc:
+            outcome = Outcome(recipient.user_id, "failed", attempts, reason=exc.message)
+            stats.failed += 1
+        except Exception as exc:  # 5xx, timeouts, network errors; anything unforeseen
+            reason = exc.message if isinstance(exc, TelegramError) else type(exc).__name__
+            retriable = isinstance(exc, NetworkError) or not isinstance(exc, TelegramError)
+            if retriable and attempts < cfg.max_attempts:
+                delay = max(cfg.backoff * 2 ** (attempts - 1), 0.0)
+                outcome = Outcome(
+                    recipient.user_id,
+                    "pending",
+                    attempts,
+                    reason=reason,
+                    retry_at=datetime.now(UTC) + timedelta(seconds=delay),
+                )
+                stats.retried += 1
+            else:
+                outcome = Outcome(recipient.user_id, "failed", attempts, reason=reason)
+                stats.failed += 1
+        self.results.append(outcome)
+        if len(self.results) >= 200:
+            self.settled.set()
+
+    async def _flusher(self) -> None:
+        interval = self.engine.config.flush_interval
+        while not await self._finished_within(interval):
+            await self._flush()
+
+    async def _finished_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.finished.wait(), seconds)
+        return self.finished.is_set()
+
+    async def _flush(self) -> None:
+        if not self.results:
+            return
+        batch, self.results = self.results, []
+        try:
+            await self.storage.record_outcomes(self.id, batch)
+        except Exception:
+            log.exception("event=broadcast_store_failed broadcast_id=%d", self.id)
+            self.results[:0] = batch  # try again with the next flush
+            return
+        self.unsettled -= len(batch)
+        self.settled.set()
+
+    async def _monitor(self) -> None:
+        cfg = self.engine.config
+        next_progress = time.monotonic() + min(cfg.progress_interval, 0.5)
+        while not await self._finished_within(cfg.cancel_check_interval):
+            status = await self.storage.broadcast_status(self.id)
+            if status != "sending":
+                self.cancelled = True
+                return
+            if time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + cfg.progress_interval
+                summary = await self.storage.broadcast_summary(self.id)
+                if summary is not None:
+                    await self._edit_progress(summary)
+
+    async def _edit_progress(self, summary: BroadcastSummary, *, force: bool = False) -> None:
+        if summary.progress_chat_id is None or summary.progress_message_id is None:
+            return
+        if not force and time.monotonic() < self.progress_blocked_until:
+            return
+        engine = self.engine
+        t = await engine.progress_translator(summary)
+        text = format_progress(summary, t)
+        if text == self.last_progress:
+            return
+        try:
+            await engine.bot.edit_message_text(
+                text=text,
+                chat_id=summary.progress_chat_id,
+                message_id=summary.progress_message_id,
+                parse_mode=ParseMode.HTML,
+            )
+            self.last_progress = text
+            engine.stats.progress_edits += 1
+        except RetryAfter as exc:
+            self.progress_blocked_until = time.monotonic() + _retry_seconds(exc)
+        except TelegramError as exc:
+            if "not modified" not in exc.message:
+                log.warning(
+                    "event=broadcast_progress_failed broadcast_id=%d reason=%r",
+                    self.id,
+                    exc.message,
+                )
+
+
+def engine_for_application(
+    bot: Bot, storage: Storage, catalogs: Catalogs | Callable[[], Catalogs], settings: Settings
+) -> BroadcastEngine:
+    """The engine for the running bot: same token and Bot API server, its own connections.
+
+    When the interactive bot's request is an :class:`ObservedRequest`, the engine watches it
+    so that interactive messages keep priority over bulk sends.
+    """
+    token = bot.token
+    base_url = bot.base_url.removesuffix(token)
+    engine = BroadcastEngine(
+        storage,
+        catalogs,
+        token=token,
+        base_url=base_url,
+        default_locale=settings.default_locale,
+        config=EngineConfig(rate=settings.broadcast_rate, paid_rate=settings.broadcast_paid_rate),
+    )
+    request = bot.request
+    if isinstance(request, ObservedRequest):
+        request.observer = engine.note_interactive
+    return engine

@@ -1,0 +1,464 @@
+"""Broadcasts and their recipients: what was queued, and what became of each recipient.
+
+Mixed into :class:`bot.storage.Storage`. A broadcast is ``scheduled`` until the delivery engine
+(``bot.broadcast.engine``) starts it, then ``sending``, then ``done``; ``cancelled`` at any point
+before ``done``. Its recipients are a snapshot of the matching active subscribers, taken when it
+is queued, each with the locale they had then. A recipient is ``pending``, then ``sending``
+(written *before* the request leaves, so a crash leaves it marked as possibly delivered), then
+one of the final states ``sent`` (with the message id), ``blocked`` or ``failed`` (with the
+reason). A retriable failure puts it back to ``pending`` with ``retry_at``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import and_, bindparam, false, func, insert, literal, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.storage.subscriptions import _INTEREST_RE
+from bot.storage.tables import UTCDateTime, broadcast_recipients, broadcasts, subscriptions
+
+BroadcastStatus = Literal["scheduled", "sending", "done", "cancelled"]
+RecipientState = Literal["pending", "sending", "sent", "blocked", "failed"]
+FINAL_STATES: tuple[RecipientState, ...] = ("sent", "blocked", "failed")
+REASON_MAX_LENGTH = 200
+
+_r = broadcast_recipients
+_b = broadcasts
+
+
+@dataclass(frozen=True)
+class BroadcastSummary:
+    """A broadcast as ``broadcast show`` and ``/broadcasts`` present it."""
+
+    id: int
+    status: BroadcastStatus
+    texts: Mapping[str, str]
+    locales: tuple[str, ...] | None
+    interests: tuple[str, ...] | None
+    paid: bool
+    created_by: int | None
+    created_at: datetime
+    send_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress_chat_id: int | None
+    progress_message_id: int | None
+    total: int
+    pending: int
+    sending: int
+    sent: int
+    blocked: int
+    failed: int
+    failure_reasons: tuple[tuple[str, int], ...]  # (reason, count), most frequent first
+    in_doubt: int  # recipients sent again after a crash: at most this many duplicates
+    eta_seconds: float | None  # from the pace so far; None before it starts or when finished
+
+    @property
+    def remaining(self) -> int:
+        return self.pending + self.sending
+
+    @property
+    def settled(self) -> int:
+        return self.sent + self.blocked + self.failed
+
+    @property
+    def progress(self) -> float:
+        """Share of recipients in a final state, 0.0-1.0."""
+        return 1.0 if self.total == 0 else self.settled / self.total
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: int
+    locale: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one recipient: a final state, or ``pending`` again to retry."""
+
+    user_id: int
+    state: RecipientState
+    attempts: int
+    message_id: int | None = None
+    reason: str | None = None
+    retry_at: datetime | None = None
+
+
+def _utc(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("datetimes must be timezone-aware")
+    return now.astimezone(UTC)
+
+
+def _json_list(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(json.loads(value))
+
+
+class BroadcastStore:
+    """Broadcast methods of :class:`bot.storage.Storage`."""
+
+    _single: AsyncEngine
+    _serial: AsyncEngine
+
+    # -- authoring ------------------------------------------------------------------------------
+
+    async def create_broadcast(
+        self,
+        *,
+        texts: Mapping[str, str],
+        locales: Sequence[str] | None,
+        interests: Sequence[str] | None,
+        send_at: datetime | None,
+        paid: bool,
+        created_by: int | None,
+        progress_chat_id: int | None = None,
+        progress_message_id: int | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Queue a broadcast and plan its recipients; returns its id.
+
+        Recipients: every active subscriber whose locale is in ``locales`` (None: any) and who
+        picked at least one of ``interests`` (None: regardless of interests). The selection runs
+        inside the database (INSERT … SELECT), so queueing 100,000 recipients costs no memory.
+        """
+        when = _utc(now)
+        for interest in interests or ():
+            if not _INTEREST_RE.match(interest):
+                raise ValueError(f"{interest!r} is not an interest id")
+        async with self._serial.begin() as conn:
+            result = await conn.execute(
+                insert(_b)
+                .values(
+                    status="scheduled",
+                    texts=json.dumps(dict(texts), ensure_ascii=False, sort_keys=True),
+                    audience_locales=None if locales is None else json.dumps(list(locales)),
+                    audience_interests=None if interests is None else json.dumps(list(interests)),
+                    paid=paid,
+                    created_by=created_by,
+                    created_at=when,
+                    send_at=_utc(send_at) if send_at is not None else when,
+                    progress_chat_id=progress_chat_id,
+                    progress_message_id=progress_message_id,
+                    total=0,
+                    in_doubt=0,
+                )
+                .returning(_b.c.id)
+            )
+            broadcast_id = int(result.scalar_one())
+            s = subscriptions
+            conditions: list[ColumnElement[bool]] = [
+                s.c.unsubscribed_at.is_(None),
+                s.c.blocked_at.is_(None),
+            ]
+            if locales is not None:
+                conditions.append(s.c.locale.in_(list(locales)))
+            if interests is not None:
+                conditions.append(
+                    or_(*(s.c.interests.contains(f",{i},", autoescape=True) for i in interests))
+                    if interests
+                    else false()
+                )
+            planned = select(
+                literal(broadcast_id, _r.c.broadcast_id.type),
+                s.c.user_id,
+                s.c.locale,
+                literal("pending", _r.c.state.type),
+                literal(0, _r.c.attempts.type),
+            ).where(and_(*conditions))
+            await conn.execute(
+                insert(_r).from_select(
+                    ["broadcast_id", "user_id", "locale", "state", "attempts"], planned
+                )
+            )
+            total = (
+                await conn.execute(
+                    select(func.count()).select_from(_r).where(_r.c.broadcast_id == broadcast_id)
+                )
+            ).scalar_one()
+            await conn.execute(update(_b).where(_b.c.id == broadcast_id).values(total=total))
+        return broadcast_id
+
+    async def cancel_broadcast(self, broadcast_id: int, *, now: datetime | None = None) -> bool:
+        """Stop a scheduled or sending broadcast (the engine stops within a second)."""
+        stmt = (
+            update(_b)
+            .where(_b.c.id == broadcast_id, _b.c.status.in_(("scheduled", "sending")))
+            .values(status="cancelled", finished_at=_utc(now))
+        )
+        async with self._single.begin() as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def list_broadcasts(self, limit: int = 20) -> list[BroadcastSummary]:
+        """The most recent broadcasts first."""
+        async with self._single.connect() as conn:
+            rows = (await conn.execute(select(*_b.c).order_by(_b.c.id.desc()).limit(limit))).all()
+            return await self._summaries(conn, rows)
+
+    async def broadcast_summary(self, broadcast_id: int) -> BroadcastSummary | None:
+        async with self._single.connect() as conn:
+            rows = (await conn.execute(select(*_b.c).where(_b.c.id == broadcast_id))).all()
+            summaries = await self._summaries(conn, rows)
+        return summaries[0] if summaries else None
+
+    async def _summaries(self, conn: Any, rows: Sequence[Row[Any]]) -> list[BroadcastSummary]:
+        if not rows:
+            return []
+        ids = [int(row.id) for row in rows]
+        counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+        result = await conn.execute(
+            select(_r.c.broadcast_id, _r.c.state, func.count())
+            .where(_r.c.broadcast_id.in_(ids))
+            .group_by(_r.c.broadcast_id, _r.c.state)
+        )
+        for broadcast_id, state, count in result:
+            counts[int(broadcast_id)][str(state)] = int(count)
+        reasons: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
+        result = await conn.execute(
+            select(_r.c.broadcast_id, _r.c.reason, func.count())
+            .where(_r.c.broadcast_id.in_(ids), _r.c.state == "failed")
+            .group_by(_r.c.broadcast_id, _r.c.reason)
+        )
+        for broadcast_id, reason, count in result:
+            reasons[int(broadcast_id)].append((str(reason or "unknown"), int(count)))
+        now = datetime.now(UTC)
+        return [self._summary(row, counts[int(row.id)], reasons[int(row.id)], now) for row in rows]
+
+    @staticmethod
+    def _summary(
+        row: Row[Any], counts: Mapping[str, int], reasons: list[tuple[str, int]], now: datetime
+    ) -> BroadcastSummary:
+        pending, sending = counts.get("pending", 0), counts.get("sending", 0)
+        settled = sum(counts.get(state, 0) for state in FINAL_STATES)
+        eta: float | None = None
+        if row.status == "sending" and row.started_at is not None and settled:
+            elapsed = (now - row.started_at).total_seconds()
+            eta = max(0.0, elapsed / settled * (pending + sending)) if elapsed > 0 else None
+        return BroadcastSummary(
+            id=int(row.id),
+            status=row.status,
+            texts=json.loads(row.texts),
+            locales=_json_list(row.audience_locales),
+            interests=_json_list(row.audience_interests),
+            paid=bool(row.paid),
+            created_by=None if row.created_by is None else int(row.created_by),
+            created_at=row.created_at,
+            send_at=row.send_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            progress_chat_id=row.progress_chat_id,
+            progress_message_id=row.progress_message_id,
+            total=int(row.total),
+            pending=pending,
+            sending=sending,
+            sent=counts.get("sent", 0),
+            blocked=counts.get("blocked", 0),
+            failed=counts.get("failed", 0),
+            failure_reasons=tuple(sorted(reasons, key=lambda item: (-item[1], item[0]))),
+            in_doubt=int(row.in_doubt),
+            eta_seconds=eta,
+        )
+
+    # -- delivery (used by the engine) ----------------------------------------------------------
+
+    async def recover_in_flight(self) -> dict[int, int]:
+        """At start: recipients left ``sending`` by a crash go back to ``pending``.
+
+        Their request may have reached Telegram, so each is counted in the broadcast's
+        ``in_doubt``. Returns {broadcast_id: count}. Only one engine may run per database.
+        """
+        async with self._serial.begin() as conn:
+            result = await conn.execute(
+                select(_r.c.broadcast_id, func.count())
+                .where(_r.c.state == "sending")
+                .group_by(_r.c.broadcast_id)
+            )
+            found = {int(bid): int(count) for bid, count in result}
+            for broadcast_id, count in found.items():
+                await conn.execute(
+                    update(_r)
+                    .where(_r.c.broadcast_id == broadcast_id, _r.c.state == "sending")
+                    .values(state="pending")
+                )
+                await conn.execute(
+                    update(_b)
+                    .where(_b.c.id == broadcast_id)
+                    .values(in_doubt=_b.c.in_doubt + count)
+                )
+        return found
+
+    async def due_broadcast(self, now: datetime | None = None) -> BroadcastSummary | None:
+        """The next broadcast to deliver: scheduled or sending, ``send_at`` reached."""
+        stmt = (
+            select(_b.c.id)
+            .where(_b.c.status.in_(("scheduled", "sending")), _b.c.send_at <= _utc(now))
+            .order_by(_b.c.send_at, _b.c.id)
+            .limit(1)
+        )
+        async with self._single.connect() as conn:
+            found = (await conn.execute(stmt)).scalar()
+        return None if found is None else await self.broadcast_summary(int(found))
+
+    async def broadcast_status(self, broadcast_id: int) -> BroadcastStatus | None:
+        async with self._single.connect() as conn:
+            status = (
+                await conn.execute(select(_b.c.status).where(_b.c.id == broadcast_id))
+            ).scalar()
+        return None if status is None else status
+
+    async def start_broadcast(self, broadcast_id: int, *, now: datetime | None = None) -> bool:
+        """scheduled -> sending (keeps the first start time on a resume); False if cancelled."""
+        when = bindparam("when", _utc(now), type_=UTCDateTime())
+        stmt = (
+            update(_b)
+            .where(_b.c.id == broadcast_id, _b.c.status.in_(("scheduled", "sending")))
+            .values(status="sending", started_at=func.coalesce(_b.c.started_at, when))
+        )
+        async with self._single.begin() as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def finish_broadcast(self, broadcast_id: int, *, now: datetime | None = None) -> bool:
+        """sending -> done; False if it was cancelled meanwhile."""
+        stmt = (
+            update(_b)
+            .where(_b.c.id == broadcast_id, _b.c.status == "sending")
+            .values(status="done", finished_at=_utc(now))
+        )
+        async with self._single.begin() as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def claim_recipients(
+        self, broadcast_id: int, limit: int, *, now: datetime | None = None
+    ) -> list[Recipient]:
+        """Up to ``limit`` due pending recipients, marked ``sending`` before they are returned."""
+        if limit <= 0:
+            return []
+        when = _utc(now)
+        async with self._serial.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(_r.c.user_id, _r.c.locale, _r.c.attempts)
+                    .where(
+                        _r.c.broadcast_id == broadcast_id,
+                        _r.c.state == "pending",
+                        or_(_r.c.retry_at.is_(None), _r.c.retry_at <= when),
+                    )
+                    .order_by(_r.c.user_id)
+                    .limit(limit)
+                )
+            ).all()
+            if rows:
+                await conn.execute(
+                    update(_r)
+                    .where(
+                        _r.c.broadcast_id == broadcast_id,
+                        _r.c.user_id.in_([row.user_id for row in rows]),
+                    )
+                    .values(state="sending", updated_at=when)
+                )
+        return [Recipient(int(r.user_id), str(r.locale), int(r.attempts)) for r in rows]
+
+    async def release_recipients(self, broadcast_id: int, user_ids: Iterable[int]) -> None:
+        """Claimed recipients whose request never left go back to ``pending``."""
+        ids = list(user_ids)
+        if not ids:
+            return
+        stmt = (
+            update(_r)
+            .where(
+                _r.c.broadcast_id == broadcast_id,
+                _r.c.user_id.in_(ids),
+                _r.c.state == "sending",
+            )
+            .values(state="pending")
+        )
+        async with self._single.begin() as conn:
+            await conn.execute(stmt)
+
+    async def record_outcomes(
+        self, broadcast_id: int, outcomes: Sequence[Outcome], *, now: datetime | None = None
+    ) -> None:
+        """Store a batch of results in one transaction; blocked users' subscriptions end."""
+        if not outcomes:
+            return
+        when = _utc(now)
+        stmt = (
+            update(_r)
+            .where(_r.c.broadcast_id == broadcast_id, _r.c.user_id == bindparam("u"))
+            .values(
+                state=bindparam("s"),
+                attempts=bindparam("a"),
+                message_id=bindparam("m"),
+                reason=bindparam("r"),
+                retry_at=bindparam("t", type_=UTCDateTime()),
+                updated_at=bindparam("w", type_=UTCDateTime()),
+            )
+        )
+        params = [
+            {
+                "u": o.user_id,
+                "s": o.state,
+                "a": o.attempts,
+                "m": o.message_id,
+                "r": None if o.reason is None else o.reason[:REASON_MAX_LENGTH],
+                "t": o.retry_at,
+                "w": when,
+            }
+            for o in outcomes
+        ]
+        blocked = [{"u": o.user_id} for o in outcomes if o.state == "blocked"]
+        async with self._serial.begin() as conn:
+            await conn.execute(stmt, params)
+            if blocked:
+                at = bindparam("when", when, type_=UTCDateTime())
+                await conn.execute(
+                    update(subscriptions)
+                    .where(subscriptions.c.user_id == bindparam("u"))
+                    .values(
+                        blocked_at=func.coalesce(subscriptions.c.blocked_at, at),
+                        unsubscribed_at=func.coalesce(subscriptions.c.unsubscribed_at, at),
+                    ),
+                    blocked,
+                )
+
+    async def next_retry_at(self, broadcast_id: int) -> datetime | None:
+        """When the earliest pending recipient becomes due (None: nobody is pending)."""
+        async with self._single.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(func.count(), func.min(_r.c.retry_at)).where(
+                        _r.c.broadcast_id == broadcast_id, _r.c.state == "pending"
+                    )
+                )
+            ).one()
+        count, earliest = row
+        if not count:
+            return None
+        if earliest is None:
+            return datetime.now(UTC)
+        value = earliest if isinstance(earliest, datetime) else datetime.fromisoformat(earliest)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    async def recipient_states(self, broadcast_id: int) -> dict[int, tuple[str, int | None]]:
+        """{user_id: (state, message_id)} for every recipient (tests and ``show``)."""
+        async with self._single.connect() as conn:
+            result = await conn.execute(
+                select(_r.c.user_id, _r.c.state, _r.c.message_id).where(
+                    _r.c.broadcast_id == broadcast_id
+                )
+            )
+            return {int(u): (str(s), None if m is None else int(m)) for u, s, m in result}

@@ -1,0 +1,212 @@
+"""Subscriptions to hospital news: consent with its time, how it ended, and interests.
+
+Mixed into :class:`bot.storage.Storage`; one row per user who ever subscribed. A subscription
+is *active* while it was neither ended by the user (``unsubscribed_at``) nor by Telegram
+telling us the user blocked the bot (``blocked_at``, which ends it too).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.storage.tables import LOCALE_MAX_LENGTH, UTCDateTime, subscriptions
+
+_INTEREST_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One user's subscription; datetimes are timezone-aware UTC."""
+
+    user_id: int
+    locale: str
+    interests: tuple[str, ...]
+    subscribed_at: datetime  # the time of consent
+    unsubscribed_at: datetime | None
+    blocked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.unsubscribed_at is None and self.blocked_at is None
+
+
+def encode_interests(interests: Sequence[str]) -> str:
+    """``("a", "b")`` -> ``",a,b,"``; ``()`` -> ``""``. Raises ValueError for a bad id."""
+    unique: list[str] = []
+    for interest in interests:
+        if not _INTEREST_RE.match(interest):
+            raise ValueError(f"{interest!r} is not an interest id ([a-z0-9][a-z0-9_-]{{0,31}})")
+        if interest not in unique:
+            unique.append(interest)
+    return f",{','.join(unique)}," if unique else ""
+
+
+def decode_interests(stored: str | None) -> tuple[str, ...]:
+    return tuple(part for part in (stored or "").split(",") if part)
+
+
+def _check_locale(locale: str) -> None:
+    if not 0 < len(locale) <= LOCALE_MAX_LENGTH:
+        raise ValueError(f"locale must be 1-{LOCALE_MAX_LENGTH} characters, got {locale!r}")
+
+
+def _subscription(row: Row[Any]) -> Subscription:
+    return Subscription(
+        user_id=int(row.user_id),
+        locale=row.locale,
+        interests=decode_interests(row.interests),
+        subscribed_at=row.subscribed_at,
+        unsubscribed_at=row.unsubscribed_at,
+        blocked_at=row.blocked_at,
+    )
+
+
+def _utc(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    return now.astimezone(UTC)
+
+
+class SubscriptionStore:
+    """Subscription methods of :class:`bot.storage.Storage`."""
+
+    _single: AsyncEngine
+    _serial: AsyncEngine
+
+    async def subscribe(
+        self,
+        user_id: int,
+        *,
+        locale: str,
+        interests: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> Subscription:
+        """Record consent (now) and make the subscription active again if it had ended.
+
+        Subscribing while already subscribed keeps the original consent time, and keeps the
+        interests unless new ones are given. Ending clears ``unsubscribed_at`` and ``blocked_at``.
+        """
+        _check_locale(locale)
+        encoded = encode_interests(interests)
+        when = _utc(now)
+        async with self._serial.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(*subscriptions.c).where(subscriptions.c.user_id == user_id)
+                )
+            ).first()
+            if row is None:
+                await conn.execute(
+                    insert(subscriptions).values(
+                        user_id=user_id,
+                        locale=locale,
+                        interests=encoded,
+                        subscribed_at=when,
+                        unsubscribed_at=None,
+                        blocked_at=None,
+                    )
+                )
+            else:
+                active = row.unsubscribed_at is None and row.blocked_at is None
+                values: dict[str, Any] = {
+                    "locale": locale,
+                    "unsubscribed_at": None,
+                    "blocked_at": None,
+                }
+                if not active:
+                    values["subscribed_at"] = when
+                    values["interests"] = encoded
+                elif interests:
+                    values["interests"] = encoded
+                await conn.execute(
+                    update(subscriptions)
+                    .where(subscriptions.c.user_id == user_id)
+                    .values(**values)
+                )
+            stored = (
+                await conn.execute(
+                    select(*subscriptions.c).where(subscriptions.c.user_id == user_id)
+                )
+            ).one()
+        return _subscription(stored)
+
+    async def unsubscribe(self, user_id: int, *, now: datetime | None = None) -> bool:
+        """End the subscription; True if it was active."""
+        stmt = (
+            update(subscriptions)
+            .where(
+                subscriptions.c.user_id == user_id,
+                subscriptions.c.unsubscribed_at.is_(None),
+                subscriptions.c.blocked_at.is_(None),
+            )
+            .values(unsubscribed_at=_utc(now))
+        )
+        async with self._single.begin() as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def set_interests(self, user_id: int, interests: Sequence[str]) -> None:
+        """Replace the subscriber's interests (nothing happens for a user who never subscribed)."""
+        stmt = (
+            update(subscriptions)
+            .where(subscriptions.c.user_id == user_id)
+            .values(interests=encode_interests(interests))
+        )
+        async with self._single.begin() as conn:
+            await conn.execute(stmt)
+
+    async def set_subscription_locale(self, user_id: int, locale: str) -> None:
+        """The language future broadcasts reach this subscriber in."""
+        _check_locale(locale)
+        stmt = (
+            update(subscriptions).where(subscriptions.c.user_id == user_id).values(locale=locale)
+        )
+        async with self._single.begin() as conn:
+            await conn.execute(stmt)
+
+    async def get_subscription(self, user_id: int) -> Subscription | None:
+        stmt = select(*subscriptions.c).where(subscriptions.c.user_id == user_id)
+        async with self._single.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _subscription(row)
+
+    async def mark_blocked(self, user_id: int, *, now: datetime | None = None) -> None:
+        """The user blocked the bot: the subscription ends (blocked and unsubscribed)."""
+        when = bindparam("when", _utc(now), type_=UTCDateTime())
+        stmt = (
+            update(subscriptions)
+            .where(subscriptions.c.user_id == user_id)
+            .values(
+                blocked_at=func.coalesce(subscriptions.c.blocked_at, when),
+                unsubscribed_at=func.coalesce(subscriptions.c.unsubscribed_at, when),
+            )
+        )
+        async with self._single.begin() as conn:
+            await conn.execute(stmt)
+
+    async def mark_unblocked(self, user_id: int) -> None:
+        """The user unblocked the bot. This does NOT subscribe them again."""
+        stmt = (
+            update(subscriptions).where(subscriptions.c.user_id == user_id).values(blocked_at=None)
+        )
+        async with self._single.begin() as conn:
+            await conn.execute(stmt)
+
+    async def count_active_subscriptions(self) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(subscriptions)
+            .where(subscriptions.c.unsubscribed_at.is_(None), subscriptions.c.blocked_at.is_(None))
+        )
+        async with self._single.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
