@@ -10,11 +10,13 @@ import re
 from dataclasses import dataclass
 
 from bot.content.model import TOPIC_ID_PATTERN
+from bot.interests import ID_PATTERN as INTEREST_ID_PATTERN
 
 VERSION = "1"
 MAX_BYTES = 64
 _TOPIC_RE = re.compile(rf"^{TOPIC_ID_PATTERN}$")
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(_[A-Za-z0-9]{2,8}){0,3}$")
+_INTEREST_RE = re.compile(rf"^{INTEREST_ID_PATTERN}$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,42 @@ class SetLanguage:
     locale: str
 
 
+# -- news subscriptions (bot/handlers/subscriptions.py) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """Subscribe to news (consent), or open the news settings when already subscribed."""
+
+
+@dataclass(frozen=True)
+class ToggleInterest:
+    interest_id: str
+
+
+@dataclass(frozen=True)
+class InterestsDone:
+    pass
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """Under every broadcast message ("1:u", fixed: the delivery engine writes it too)."""
+
+
+# -- the admin's /broadcast wizard (bot/handlers/admin.py) -------------------------------
+
+
+@dataclass(frozen=True)
+class BroadcastConfirm:
+    pass
+
+
+@dataclass(frozen=True)
+class BroadcastCancel:
+    pass
+
+
 @dataclass(frozen=True)
 class Invalid:
     """Forged, truncated or from another format version."""
@@ -45,16 +83,41 @@ class Invalid:
     raw: str
 
 
-Action = Home | ShowTopic | LanguageMenu | SetLanguage
+Action = (
+    Home
+    | ShowTopic
+    | LanguageMenu
+    | SetLanguage
+    | Subscribe
+    | ToggleInterest
+    | InterestsDone
+    | Unsubscribe
+    | BroadcastConfirm
+    | BroadcastCancel
+)
+# Fixed-form actions (no arguments) and their kinds.
+_FIXED: dict[type, str] = {
+    Home: "h",
+    LanguageMenu: "l",
+    Subscribe: "s",
+    InterestsDone: "d",
+    Unsubscribe: "u",
+    BroadcastConfirm: "bc",
+    BroadcastCancel: "bx",
+}
+_FIXED_BY_KIND = {kind: cls for cls, kind in _FIXED.items()}
 
 
 def encode(action: Action) -> str:
-    if isinstance(action, Home):
-        data = f"{VERSION}:h"
-    elif isinstance(action, LanguageMenu):
-        data = f"{VERSION}:l"
+    fixed = _FIXED.get(type(action))
+    if fixed is not None:
+        data = f"{VERSION}:{fixed}"
+    elif isinstance(action, ToggleInterest):
+        data = f"{VERSION}:i:{action.interest_id}"
     elif isinstance(action, SetLanguage):
         data = f"{VERSION}:L:{action.locale}"
+    elif not isinstance(action, ShowTopic):
+        raise TypeError(f"not a button action: {action!r}")
     else:
         data = f"{VERSION}:t:{action.topic_id}"
         if action.page:
@@ -72,10 +135,11 @@ def decode(data: str | None) -> Action | Invalid:
     if len(parts) < 2 or parts[0] != VERSION:
         return Invalid(raw)
     kind, args = parts[1], parts[2:]
-    if kind == "h" and not args:
-        return Home()
-    if kind == "l" and not args:
-        return LanguageMenu()
+    if kind in _FIXED_BY_KIND and not args:
+        fixed: Action = _FIXED_BY_KIND[kind]()
+        return fixed
+    if kind == "i" and len(args) == 1 and _INTEREST_RE.match(args[0]):
+        return ToggleInterest(args[0])
     if kind == "L" and len(args) == 1 and _LOCALE_RE.match(args[0]):
         return SetLanguage(args[0])
     if kind == "t" and 1 <= len(args) <= 2 and _TOPIC_RE.match(args[0]):
