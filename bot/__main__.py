@@ -1,4 +1,4 @@
-"""Command line: `interventional-bot run | check | demo` (the same as `python -m bot`)."""
+"""Command line: `interventional-bot run | check | demo | render | i18n …` (= `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.config import ConfigError, Settings
 
@@ -55,6 +56,45 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
     demo = sub.add_parser("demo", help="chat with the bot in this terminal, no token needed")
     demo.add_argument("--lang", default=None, help="your language, e.g. en or zh_Hans")
+    # Translators' tools (bot/translating.py; see TRANSLATING.md).
+    render = sub.add_parser("render", help="print a topic as Telegram shows it")
+    render.add_argument("topic", metavar="TOPIC", help="topic id, e.g. benign")
+    render.add_argument("--lang", default=None, help="locale, e.g. zh_Hans (default: en)")
+    render.add_argument("--page", type=int, default=None, help="only this page (1, 2, …)")
+    render.add_argument("--html", action="store_true", help="show the HTML as sent")
+    i18n = sub.add_parser("i18n", help="translation status and stale translations")
+    i18n_sub = i18n.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
+    status = i18n_sub.add_parser("status", help="per language: what is translated, stale, due")
+    status.add_argument("--locale", default=None, help="only this locale")
+    status.add_argument(
+        "--min-percent", type=float, default=0.0, help="exit 1 below this %% translated"
+    )
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument(
+        "--review-max-age-days", type=int, default=None, help="default: REVIEW_MAX_AGE_DAYS"
+    )
+    status.add_argument("--no-diff", action="store_true", help="do not show stale diffs")
+    mark = i18n_sub.add_parser(
+        "mark-translated", help="record that topics now follow the current English"
+    )
+    mark.add_argument("locale", metavar="LOCALE")
+    mark.add_argument("topics", metavar="TOPIC", nargs="*")
+    mark.add_argument("--all", action="store_true", help="every topic of LOCALE")
+    # Broadcasts to subscribers (bot/broadcast/cli.py); `run` delivers them.
+    broadcast = sub.add_parser("broadcast", help="queue, list, show, cancel or preview broadcasts")
+    actions = broadcast.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="validate a broadcast file and queue it")
+    create.add_argument("file", type=Path, help="the broadcast file (YAML, see README.md)")
+    actions.add_parser("list", help="recent broadcasts with their counts")
+    for action, text in (
+        ("show", "one broadcast: counts by state, failure reasons, progress"),
+        ("cancel", "stop a scheduled or sending broadcast"),
+        ("preview", "send it to one user in their language (needs BOT_TOKEN)"),
+    ):
+        one = actions.add_parser(action, help=text)
+        one.add_argument("id", type=int, metavar="ID")
+        if action == "preview":
+            one.add_argument("--to", type=int, required=True, metavar="USER_ID")
     return parser
 
 
@@ -70,10 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    command: str = args.command
+    if command in ("i18n", "render"):  # before importing PTB: i18n needs none of it
+        return _translating(args)
     from bot.app import ContentError
     from bot.storage import StorageError
 
-    command: str = args.command
     try:
         if command == "check":
             settings = Settings.from_env(require_token=False)
@@ -97,11 +139,57 @@ def _dispatch(args: argparse.Namespace) -> int:
             from bot.demo import run_demo
 
             return asyncio.run(run_demo(settings, args.lang))
+        if command == "broadcast":
+            setup_logging(os.environ.get("LOG_LEVEL", "WARNING").upper(), None)
+            from bot.broadcast import cli as broadcast_cli
+
+            return asyncio.run(broadcast_cli.run(args))
     except (ContentError, StorageError) as exc:
         prefix = "DATABASE_URL: " if isinstance(exc, StorageError) else ""
         print(f"interventional-bot: {prefix}{exc}", file=sys.stderr)
         return EXIT_USAGE
     raise AssertionError(command)
+
+
+def _translating(args: argparse.Namespace) -> int:
+    """`i18n status`, `i18n mark-translated` and `render` (bot/translating.py)."""
+    from bot import translating
+
+    settings = Settings.from_env(require_token=False)
+    try:
+        if args.command == "render":
+            from bot.app import ContentError, load_content
+            from bot.render import Renderer
+
+            try:
+                content = load_content(settings)
+            except ContentError as exc:
+                raise translating.UsageError(str(exc)) from None
+            renderer = Renderer(content.library, content.catalogs, settings.hospital)
+            return translating.render_command(
+                renderer,
+                sys.stdout,
+                topic_id=args.topic,
+                locale=args.lang or settings.default_locale,
+                page=args.page,
+                raw_html=args.html,
+            )
+        if args.i18n_command == "status":
+            return translating.status_command(
+                settings,
+                sys.stdout,
+                locale=args.locale,
+                min_percent=args.min_percent,
+                output_format=args.format,
+                review_max_age_days=args.review_max_age_days,
+                diffs=not args.no_diff,
+            )
+        return translating.mark_command(
+            settings, sys.stdout, locale=args.locale, topics=args.topics, all_topics=args.all
+        )
+    except translating.UsageError as exc:
+        print(f"interventional-bot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -16,6 +16,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -23,15 +24,21 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
+from bot.broadcast.engine import BROADCAST_ENGINE_KEY, engine_for_application
 from bot.config import Settings
 from bot.content.loader import content_locales, load_library
 from bot.content.model import Library
 from bot.context import RUNTIME_KEY, BotContext, Runtime
-from bot.handlers import menu
+from bot.handlers import admin, menu, subscriptions
+from bot.handlers import reload as reload_handler
 from bot.i18n import Catalogs, _, catalog_locales, telegram_language_code
+from bot.interests import Interests, load_interests
+from bot.reload import install_sighup
 from bot.render import Renderer
 from bot.storage import Storage, open_storage
+from bot.transport import ObservedRequest
 from bot.users import UserTracker
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ class ContentError(Exception):
 class LoadedContent:
     library: Library
     catalogs: Catalogs
+    # The interests a subscriber can pick (content/interests.yaml; empty when absent).
+    interests: Interests = field(default_factory=Interests)
 
 
 def load_content(settings: Settings) -> LoadedContent:
@@ -82,7 +91,11 @@ def load_content(settings: Settings) -> LoadedContent:
         catalogs = Catalogs.load(settings.locales_dir, locales)
     except Exception as exc:
         raise ContentError(str(exc)) from None
-    return LoadedContent(result.library, catalogs)
+    interests, problems = load_interests(settings.content_dir, locales, settings.default_locale)
+    interest_errors = [p for p in problems if p.severity == "error"]
+    if interest_errors:
+        raise ContentError(interest_errors[0].format())
+    return LoadedContent(result.library, catalogs, interests)
 
 
 def build_application(
@@ -103,17 +116,56 @@ def build_application(
         .defaults(defaults)
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(concurrent_updates)
+        # PTB's default transport, wrapped so the broadcast engine sees interactive messages
+        # and gives them priority (bot/transport.py).
+        .request(ObservedRequest(HTTPXRequest(connection_pool_size=256)))
     )
     app: BotApplication = builder.build()
     app.bot_data[RUNTIME_KEY] = runtime
 
-    # Group -1 runs first for every update: it resolves the user's locale into the context.
+    # Group -2, then -1, run first for every update: whether the user is subscribed to news
+    # (the main menu's news button says so), then the user's locale, into the context.
+    app.add_handler(TypeHandler(Update, subscriptions.resolve_subscribed), group=-2)
     app.add_handler(TypeHandler(Update, menu.resolve_user_locale), group=-1)
     # Group 0: exactly one of these answers an update; order matters within the group.
     app.add_handler(CommandHandler("start", menu.start))
     app.add_handler(CommandHandler("help", menu.show_help))
     app.add_handler(CommandHandler("language", menu.language))
+    # News opt-in: /subscribe (and the menu's button), /unsubscribe and /stop end it.
+    app.add_handler(CommandHandler("subscribe", subscriptions.subscribe_command))
+    app.add_handler(CommandHandler(["unsubscribe", "stop"], subscriptions.unsubscribe_command))
+    # Admins only (filters.User on ADMIN_IDS; empty matches nobody): for anyone else these
+    # fall through to the unknown-command handler below, exactly like a command that does
+    # not exist. The wizard's /cancel, /skip and text input apply only to an admin whose
+    # draft is open, so an admin's ordinary text still reaches the menu handlers.
+    admins = filters.User(user_id=settings.admin_ids)
+    wizard = admin.BroadcastWizard()
+    app.add_handler(CommandHandler("broadcast", wizard.start, filters=admins))
+    app.add_handler(CommandHandler("broadcasts", admin.list_broadcasts, filters=admins))
+    app.add_handler(CommandHandler("cancel", wizard.cancel, filters=admins & wizard.active))
+    app.add_handler(CommandHandler("skip", wizard.skip, filters=admins & wizard.active))
+    app.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & admins & wizard.active, wizard.on_text)
+    )
+    # Buttons: the specific kinds first (each pattern decodes callback_data); menu.button
+    # takes every other press, including forged and out-of-date data. A non-admin pressing
+    # a forged wizard button gets menu.button's answer from wizard.on_button.
+    app.add_handler(
+        CallbackQueryHandler(
+            subscriptions.unsubscribe_button, pattern=subscriptions.is_unsubscribe_button
+        )
+    )
+    app.add_handler(
+        CallbackQueryHandler(subscriptions.news_button, pattern=subscriptions.is_news_button)
+    )
+    app.add_handler(CallbackQueryHandler(wizard.on_button, pattern=admin.is_wizard_button))
     app.add_handler(CallbackQueryHandler(menu.button))
+    # The user blocked (or unblocked) the bot: mark the subscription; never resubscribe.
+    app.add_handler(
+        ChatMemberHandler(subscriptions.member_status, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
+    # /reload (admins only; others get the unknown-command answer): before the catch-all below.
+    app.add_handler(CommandHandler("reload", reload_handler.reload_command))
     # After the known commands: any other command, then any other text, gets a hint + menu.
     app.add_handler(MessageHandler(filters.COMMAND, menu.unknown_command))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, menu.unknown_text))
@@ -146,7 +198,7 @@ async def create_runtime(
     if storage is None:
         storage = await open_storage(settings.database_url)
     renderer = Renderer(content.library, content.catalogs, settings.hospital)
-    return Runtime(settings, storage, renderer, UserTracker(storage))
+    return Runtime(settings, storage, renderer, UserTracker(storage), content.interests)
 
 
 @asynccontextmanager
@@ -158,9 +210,16 @@ async def running(app: BotApplication, runtime: Runtime) -> AsyncIterator[BotApp
         assert app.updater is not None
         await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
         log.info("event=polling_started locales=%s", ",".join(runtime.locales))
+        # Delivers queued broadcasts (from the CLI or an admin) while the bot runs.
+        engine = engine_for_application(
+            app.bot, runtime.storage, lambda: runtime.renderer.catalogs, runtime.settings
+        )
+        await engine.start()
+        app.bot_data[BROADCAST_ENGINE_KEY] = engine
         try:
             yield app
         finally:
+            await engine.stop()
             await app.updater.stop()
             await app.stop()
             await runtime.users.flush()
@@ -179,7 +238,9 @@ async def serve(settings: Settings) -> None:
     try:
         app = build_application(settings, runtime)
         async with running(app, runtime):
+            remove_sighup = install_sighup(app, runtime)  # `kill -HUP` reloads content
             await stop.wait()
+            remove_sighup()
             log.info("event=stopping")
     finally:
         await runtime.storage.close()

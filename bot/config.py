@@ -53,6 +53,12 @@ class Settings:
     locales_dir: Path = PROJECT_ROOT / "locales"
     hospital: HospitalContact = field(default_factory=HospitalContact)
     log_level: str = "INFO"
+    # Topics whose `reviewed` date is older than this get a warning (check, i18n status).
+    review_max_age_days: int = 365
+    # Broadcast pace: messages per second across all chats (Telegram allows about 30), and
+    # for paid broadcasts (allow_paid_broadcast, up to 1000).
+    broadcast_rate: float = 30.0
+    broadcast_paid_rate: float = 1000.0
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
         return (
@@ -133,6 +139,15 @@ class Settings:
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL", "must be one of DEBUG, INFO, WARNING, ERROR")
 
+        raw_age = get("REVIEW_MAX_AGE_DAYS") or "365"
+        if not re.fullmatch(r"\d{1,5}", raw_age) or int(raw_age) == 0:
+            raise ConfigError(
+                "REVIEW_MAX_AGE_DAYS", f"{raw_age!r} is not a number of days such as 365"
+            )
+
+        broadcast_rate = _rate(get("BROADCAST_RATE"), "BROADCAST_RATE", 30.0)
+        broadcast_paid_rate = _rate(get("BROADCAST_PAID_RATE"), "BROADCAST_PAID_RATE", 1000.0)
+
         return cls(
             bot_token=token,
             api_base_url=base_url,
@@ -143,7 +158,22 @@ class Settings:
             locales_dir=locales_dir,
             hospital=hospital,
             log_level=log_level,
+            review_max_age_days=int(raw_age),
+            broadcast_rate=broadcast_rate,
+            broadcast_paid_rate=broadcast_paid_rate,
         )
+
+
+def _rate(raw: str | None, name: str, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 100_000:
+        raise ConfigError(name, f"{raw!r} is not a rate in messages a second such as {default:g}")
+    return value
 
 
 def _default_dir(name: str) -> Path:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.i18n import Translator
+from bot.interests import Interests
 from bot.render import Renderer
 from bot.storage import Storage
 from bot.users import UserTracker
@@ -24,6 +25,8 @@ class Runtime:
     storage: Storage
     renderer: Renderer
     users: UserTracker
+    # What a subscriber can pick for news (content/interests.yaml).
+    interests: Interests = field(default_factory=Interests)
 
     @property
     def locales(self) -> list[str]:
@@ -41,6 +44,17 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
     ) -> None:
         super().__init__(application=application, chat_id=chat_id, user_id=user_id)
         self.locale: str | None = None
+        # Whether the user is subscribed to news (set by handlers.subscriptions, group -2).
+        self.subscribed: bool = False
+        self._renderer: Renderer | None = None
+
+    @property
+    def renderer(self) -> Renderer:
+        """The content of this update: taken once from the runtime, then kept for the whole
+        update, so that a hot reload (bot/reload.py) never shows a user half old, half new."""
+        if self._renderer is None:
+            self._renderer = self.runtime.renderer
+        return self._renderer
 
     @property
     def runtime(self) -> Runtime:
@@ -54,4 +68,4 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
 
     @property
     def t(self) -> Translator:
-        return self.runtime.renderer.catalogs.get(self.lang)
+        return self.renderer.catalogs.get(self.lang)

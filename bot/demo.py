@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TextIO
 
 from bot.app import load_content
@@ -53,6 +54,8 @@ async def run_demo(
             file=sys.stderr,
         )
         return 2
+    # The person at the terminal runs this bot: they may /reload the files they are editing.
+    settings = replace(settings, admin_ids=settings.admin_ids | {DEMO_USER_ID})
     # The demo keeps nothing unless DATABASE_URL names a database on purpose.
     url = os.environ.get("DATABASE_URL") or "sqlite:///:memory:"
     async with BotAPIEmulator() as emulator, running_bot(settings, emulator, database_url=url):
@@ -63,7 +66,8 @@ async def run_demo(
         )
         out.write(
             "Demo of interventional-bot. Type a button's number to press it, any other "
-            "text or /command to send it, q to quit.\n"
+            "text or /command to send it, q to quit. After editing content/ or locales/, "
+            "send /reload to see your change.\n"
         )
         await user.send("/start")
         return await _loop(user, read, out)

@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+
 from bot import callbacks
 from bot.config import HospitalContact
 from bot.content.model import ROOT_ID, Library, Topic
@@ -60,6 +63,7 @@ class Renderer:
         self.page_limit = page_limit
         self._pages: dict[tuple[str, str], tuple[str, ...]] = {}
         self._screens: dict[tuple[str, str, int], Screen] = {}
+        self._homes: dict[tuple[str, bool], Screen] = {}
 
     @property
     def locales(self) -> list[str]:
@@ -67,8 +71,19 @@ class Renderer:
 
     # -- screens -------------------------------------------------------------------------
 
-    def home(self, locale: str) -> Screen:
-        return self.topic(locale, ROOT_ID)
+    def home(self, locale: str, *, subscribed: bool = False) -> Screen:
+        """The main menu; its news button depends on whether the user is ``subscribed``."""
+        key = (locale, subscribed)
+        screen = self._homes.get(key)
+        if screen is None:
+            root = self.topic(locale, ROOT_ID)
+            t = self.catalogs.get(locale)
+            label = "🔕 " + t("Manage news") if subscribed else "🔔 " + t("Subscribe to news")
+            news = (Button(label, callbacks.encode(callbacks.Subscribe())),)
+            # Above the last row (Language), which stays last.
+            screen = Screen(root.text, (*root.keyboard[:-1], news, root.keyboard[-1]))
+            self._homes[key] = screen
+        return screen
 
     def topic(self, locale: str, topic_id: str, page: int = 0) -> Screen:
         """The screen of ``topic_id``; raises KeyError if the locale has no such topic."""
@@ -143,14 +158,17 @@ class Renderer:
         is_root = topic_id == ROOT_ID
         parts = [] if is_root else [self._header(locale, topic)]
         parts.append(pages[page])
+        if topic.contact and page == len(pages) - 1:
+            parts.append(self._contact_block(t))
+        footer = None if is_root else self._review_footer(locale, topic)
+        if footer:
+            parts.append(footer)
         if len(pages) > 1:
             parts.append(
                 "<i>"
                 + esc(t("Page {page} of {pages}").format(page=page + 1, pages=len(pages)))
                 + "</i>"
             )
-        if topic.contact and page == len(pages) - 1:
-            parts.append(self._contact_block(t))
         rows: list[tuple[Button, ...]] = []
         tree = self.library.trees[locale]
         for child_id in topic.children:
@@ -203,6 +221,18 @@ class Renderer:
         crumb = esc(self.breadcrumb(locale, topic))
         return f"<i>{crumb}</i>\n<b>{esc(topic.title)}</b>"
 
+    def _review_footer(self, locale: str, topic: Topic) -> str | None:
+        """The medical review line, its date formatted by Babel for the locale."""
+        if topic.reviewed is None:
+            return None
+        try:
+            when = format_date(topic.reviewed, format="long", locale=Locale.parse(locale))
+        except (ValueError, UnknownLocaleError):
+            when = topic.reviewed.isoformat()
+        t = self.catalogs.get(locale)
+        # TRANSLATORS: the last line of every topic; {date} is e.g. "November 26, 2026".
+        return "<i>" + esc(t("Last reviewed: {date}").format(date=when)) + "</i>"
+
     def _contact_block(self, t: Translator) -> str:
         h = self.hospital
         if h.is_empty:
@@ -235,6 +265,9 @@ class Renderer:
             overhead = 0 if topic_id == ROOT_ID else _visible_len(self._header(locale, topic))
             if topic.contact:
                 overhead += _visible_len(self._contact_block(self.catalogs.get(locale)))
+            footer = None if topic_id == ROOT_ID else self._review_footer(locale, topic)
+            if footer:
+                overhead += _visible_len(footer)
             budget = max(self.page_limit - overhead - _PAGE_SLACK, 200)
             pages = tuple(split_pages(topic.body, budget))
             self._pages[key] = pages

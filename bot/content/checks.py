@@ -7,12 +7,14 @@ import io
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
 from bot.config import Settings
+from bot.content.freshness import freshness_problems, review_problems
 from bot.content.loader import content_locales, load_library, topic_line
 from bot.content.model import ROOT_ID, ContentTree, Library, Topic
 from bot.content.problems import Problem
@@ -56,7 +58,7 @@ class Report:
         return [p for p in self.problems if p.severity == "warning"]
 
 
-def run_checks(settings: Settings) -> Report:
+def run_checks(settings: Settings, *, today: date | None = None) -> Report:
     report = Report()
     content_dir, locales_dir = settings.content_dir, settings.locales_dir
     with_content = set(content_locales(content_dir))
@@ -93,6 +95,11 @@ def run_checks(settings: Settings) -> Report:
             report.problems.extend(check_tree(tree))
     if SOURCE_LOCALE not in broken:
         report.problems.extend(check_parity(library, skip=broken))
+    # Warnings: translations behind their English, and medical reviews past their age.
+    report.problems.extend(freshness_problems(library, content_dir))
+    report.problems.extend(
+        review_problems(library, settings.review_max_age_days, today or date.today())
+    )
 
     translators: dict[str, Translator] = {}
     pot = _read_pot(locales_dir, report.problems)

@@ -16,7 +16,8 @@ from bot.content.problems import Problem
 
 _ID_RE = re.compile(rf"^{TOPIC_ID_PATTERN}$")
 REQUIRED_FIELDS = ("id", "title", "body", "reviewed", "source")
-OPTIONAL_FIELDS = ("children", "button", "contact")
+# translated_from: written by `i18n mark-translated`, never by hand (see bot/content/freshness.py).
+OPTIONAL_FIELDS = ("children", "button", "contact", "translated_from")
 KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 
 
@@ -118,7 +119,7 @@ def load_topic(path: Path) -> tuple[Topic | None, list[Problem]]:
         else None
     )
 
-    for name in ("title", "body", "source", "button"):
+    for name in ("title", "body", "source", "button", "translated_from"):
         if name in data and data[name] is not None and not isinstance(data[name], str):
             err(name, f"field {name!r} must be text, not {_kind(data[name])}")
 
@@ -158,6 +159,7 @@ def load_topic(path: Path) -> tuple[Topic | None, list[Problem]]:
             reviewed=reviewed if isinstance(reviewed, date) else None,
             source=str(data["source"]).strip(),
             contact=contact,
+            translated_from=_str(data.get("translated_from")),
             path=path,
         ),
         [name_problem] if name_problem else [],

@@ -22,6 +22,8 @@ class Topic:
     reviewed: date | None = None
     source: str = ""
     contact: bool = False
+    # Hash of the source-locale text this translation was made from (`i18n mark-translated`).
+    translated_from: str | None = None
     path: Path | None = field(default=None, compare=False)
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +16,8 @@ class Problem:
     line: int | None
     message: str
     severity: Severity = "error"
+    # Extra lines shown under the problem in reports (e.g. the diff of a stale translation).
+    detail: str = field(default="", compare=False)
 
     def location(self, base: Path | None = None) -> str:
         if self.path is None:

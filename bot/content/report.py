@@ -23,6 +23,8 @@ def print_report(report: Report, settings: Settings, out: TextIO) -> None:
             out.write(f"\n{severity} ({len(problems)}):\n")
             for problem in sorted(problems, key=lambda p: (str(p.path), p.line or 0)):
                 out.write(f"  {problem.format(base)}\n")
+                for line in problem.detail.splitlines():
+                    out.write(f"      {line}\n")
     verdict = "FAILED" if report.errors else "OK"
     out.write(
         f"\ncheck: {verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)\n"

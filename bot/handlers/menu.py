@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -19,7 +20,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot import callbacks
 from bot.context import BotContext
 from bot.i18n import _, resolve_locale
-from bot.render import Screen
+from bot.render import Keyboard, Screen
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +35,23 @@ _MAX_INTERACTIVE_WAIT = 5.0
 
 
 def to_markup(screen: Screen) -> InlineKeyboardMarkup:
+    return _markup(screen.keyboard)
+
+
+@functools.lru_cache(maxsize=1024)
+def _markup(keyboard: Keyboard) -> InlineKeyboardMarkup:
+    # Cached: a menu has a few dozen distinct keyboards, and PTB objects are immutable.
     return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-            for row in screen.keyboard
-        ]
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in keyboard]
     )
 
 
 async def resolve_user_locale(update: Update, context: BotContext) -> None:
     """Group -1: resolve the locale of every update once, before any handler runs."""
     runtime = context.runtime
+    # Take this update's content now: every handler of the update uses this one renderer, so
+    # a hot reload (bot/reload.py) in the middle of an update cannot mix old and new screens.
+    renderer = context.renderer
     user = update.effective_user
     saved: str | None = None
     if user is not None:
@@ -55,14 +62,14 @@ async def resolve_user_locale(update: Update, context: BotContext) -> None:
     context.locale = resolve_locale(
         saved,
         user.language_code if user else None,
-        runtime.locales,
+        renderer.locales,
         runtime.settings.default_locale,
     )
 
 
 async def start(update: Update, context: BotContext) -> None:
-    renderer = context.runtime.renderer
-    screen = renderer.home(context.lang)
+    renderer = context.renderer
+    screen = renderer.home(context.lang, subscribed=context.subscribed)
     # A deep link (t.me/<bot>?start=<topic id>) opens that topic directly.
     if context.args:
         action = callbacks.decode(f"{callbacks.VERSION}:t:{context.args[0]}")
@@ -73,11 +80,11 @@ async def start(update: Update, context: BotContext) -> None:
 
 
 async def show_help(update: Update, context: BotContext) -> None:
-    await _send(update, context.runtime.renderer.help(context.lang))
+    await _send(update, context.renderer.help(context.lang))
 
 
 async def language(update: Update, context: BotContext) -> None:
-    await _send(update, context.runtime.renderer.language_menu(context.lang))
+    await _send(update, context.renderer.language_menu(context.lang))
 
 
 async def unknown_text(update: Update, context: BotContext) -> None:
@@ -107,14 +114,18 @@ async def button(update: Update, context: BotContext) -> None:
 
 
 async def _screen_for(query: CallbackQuery, context: BotContext) -> tuple[Screen, str | None]:
-    renderer = context.runtime.renderer
+    renderer = context.renderer
     action = callbacks.decode(query.data)
     if isinstance(action, callbacks.Home):
-        return renderer.home(context.lang), None
+        return renderer.home(context.lang, subscribed=context.subscribed), None
     if isinstance(action, callbacks.LanguageMenu):
         return renderer.language_menu(context.lang), None
     if isinstance(action, callbacks.SetLanguage) and action.locale in renderer.locales:
         await context.runtime.users.set_locale(query.from_user.id, action.locale)
+        if context.subscribed:  # broadcasts follow the subscriber's language
+            await context.runtime.storage.set_subscription_locale(
+                query.from_user.id, action.locale
+            )
         context.locale = action.locale
         return _with_note(context, LANGUAGE_SET), None
     if isinstance(action, callbacks.ShowTopic):
@@ -123,12 +134,12 @@ async def _screen_for(query: CallbackQuery, context: BotContext) -> tuple[Screen
         except KeyError:
             pass  # a topic (or page) this content version no longer has
     log.info("event=stale_button kind=%s", type(action).__name__)
-    return renderer.home(context.lang), STALE_BUTTON
+    return renderer.home(context.lang, subscribed=context.subscribed), STALE_BUTTON
 
 
 def _with_note(context: BotContext, note: str) -> Screen:
-    home = context.runtime.renderer.home(context.lang)
-    text = f"<i>{context.runtime.renderer.note(context.lang, note)}</i>\n\n{home.text}"
+    home = context.renderer.home(context.lang, subscribed=context.subscribed)
+    text = f"<i>{context.renderer.note(context.lang, note)}</i>\n\n{home.text}"
     return Screen(text, home.keyboard)
 
 
