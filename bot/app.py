@@ -31,7 +31,7 @@ from bot.config import Settings
 from bot.content.loader import content_locales, load_library
 from bot.content.model import Library
 from bot.context import RUNTIME_KEY, BotContext, Runtime
-from bot.handlers import admin, menu, subscriptions
+from bot.handlers import admin, menu, prepare, subscriptions
 from bot.handlers import reload as reload_handler
 from bot.i18n import Catalogs, _, catalog_locales, telegram_language_code
 from bot.interests import Interests, load_interests
@@ -50,6 +50,8 @@ COMMANDS = (
     ("start", _("Main menu")),
     ("language", _("Change the language")),
     ("help", _("How to use this bot")),
+    ("subscribe", _("News from the hospital")),
+    ("unsubscribe", _("Stop the news")),
 )
 
 
@@ -123,10 +125,9 @@ def build_application(
     app: BotApplication = builder.build()
     app.bot_data[RUNTIME_KEY] = runtime
 
-    # Group -2, then -1, run first for every update: whether the user is subscribed to news
-    # (the main menu's news button says so), then the user's locale, into the context.
-    app.add_handler(TypeHandler(Update, subscriptions.resolve_subscribed), group=-2)
-    app.add_handler(TypeHandler(Update, menu.resolve_user_locale), group=-1)
+    # Group -1 runs first for every update: whether the user is subscribed to news (the main
+    # menu's news button says so) and the user's locale, into the context.
+    app.add_handler(TypeHandler(Update, prepare.prepare_update), group=-1)
     # Group 0: exactly one of these answers an update; order matters within the group.
     app.add_handler(CommandHandler("start", menu.start))
     app.add_handler(CommandHandler("help", menu.show_help))

@@ -54,12 +54,7 @@ def news_screen(
     rows: list[tuple[Button, ...]] = []
     if interests.items:
         parts.append(
-            esc(
-                t(
-                    "Choose the topics you want. If you choose none, you get only the news "
-                    "sent to every subscriber."
-                )
-            )
+            esc(t("Choose the topics you want. If you choose none, you get all the news."))
         )
         for interest in interests.items:
             mark = "✓ " if interest.id in chosen else ""

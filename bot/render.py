@@ -125,7 +125,13 @@ class Renderer:
                         "so you can never get lost."
                     )
                 ),
-                esc(t("/start – main menu\n/language – change the language\n/help – this help")),
+                esc(
+                    t(
+                        "/start – main menu\n/language – change the language\n"
+                        "/subscribe – news from the hospital\n/unsubscribe – stop the news\n"
+                        "/help – this help"
+                    )
+                ),
                 esc(
                     t(
                         "This bot gives general information, not a diagnosis. "

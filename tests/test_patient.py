@@ -116,9 +116,17 @@ async def test_command_menus_are_localized(bot: object, emulator: BotAPIEmulator
             "start": "Main menu",
             "language": "Change the language",
             "help": "How to use this bot",
+            "subscribe": "News from the hospital",
+            "unsubscribe": "Stop the news",
         }
     )
-    assert chinese == {"start": "主菜单", "language": "切换语言", "help": "使用说明"}
+    assert chinese == {
+        "start": "主菜单",
+        "language": "切换语言",
+        "help": "使用说明",
+        "subscribe": "医院消息",
+        "unsubscribe": "停止接收消息",
+    }
 
 
 async def test_help_and_plain_text_and_unknown_commands(
@@ -281,6 +289,8 @@ async def test_a_new_locale_is_data_only(
         "start",
         "language",
         "help",
+        "subscribe",
+        "unsubscribe",
     }
 
 

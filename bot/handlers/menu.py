@@ -47,7 +47,7 @@ def _markup(keyboard: Keyboard) -> InlineKeyboardMarkup:
 
 
 async def resolve_user_locale(update: Update, context: BotContext) -> None:
-    """Group -1: resolve the locale of every update once, before any handler runs."""
+    """Resolve the locale of every update once, before any handler runs (see prepare.py)."""
     runtime = context.runtime
     # Take this update's content now: every handler of the update uses this one renderer, so
     # a hot reload (bot/reload.py) in the middle of an update cannot mix old and new screens.

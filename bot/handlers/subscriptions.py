@@ -74,7 +74,7 @@ def subscribers(context: BotContext) -> SubscriberCache:
 
 
 async def resolve_subscribed(update: Update, context: BotContext) -> None:
-    """Group -2: whether the user is subscribed (the main menu's news button depends on it)."""
+    """Whether the user is subscribed (the main menu's news button depends on it)."""
     user = update.effective_user
     if user is None or update.my_chat_member is not None:
         return

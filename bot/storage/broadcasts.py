@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, false, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
@@ -130,7 +130,8 @@ class BroadcastStore:
         """Queue a broadcast and plan its recipients; returns its id.
 
         Recipients: every active subscriber whose locale is in ``locales`` (None: any) and who
-        picked at least one of ``interests`` (None: regardless of interests). The selection runs
+        picked at least one of ``interests`` or picked none (a subscriber who chose no topic
+        asked for all the news; ``interests`` None: regardless of interests). The selection runs
         inside the database (INSERT … SELECT), so queueing 100,000 recipients costs no memory.
         """
         when = _utc(now)
@@ -166,9 +167,10 @@ class BroadcastStore:
                 conditions.append(s.c.locale.in_(list(locales)))
             if interests is not None:
                 conditions.append(
-                    or_(*(s.c.interests.contains(f",{i},", autoescape=True) for i in interests))
-                    if interests
-                    else false()
+                    or_(
+                        s.c.interests == "",  # no topic chosen: all the news
+                        *(s.c.interests.contains(f",{i},", autoescape=True) for i in interests),
+                    )
                 )
             planned = select(
                 literal(broadcast_id, _r.c.broadcast_id.type),
