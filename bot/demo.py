@@ -15,6 +15,7 @@ from typing import TextIO
 
 from bot.app import load_content
 from bot.config import Settings
+from bot.render import numbered_buttons
 from bot.testing import BotAPIEmulator, SimUser
 from bot.testing.harness import running_bot
 
@@ -29,15 +30,7 @@ def telegram_code(locale: str) -> str:
 
 def render_message(text: str, buttons: list[list[str]]) -> str:
     """A bot message as the terminal shows it: the visible text, then numbered buttons."""
-    lines = ["", "─" * 60, text, ""]
-    number = 1
-    for row in buttons:
-        cells = []
-        for label in row:
-            cells.append(f"[{number}] {label}")
-            number += 1
-        lines.append("   ".join(cells))
-    return "\n".join(lines)
+    return "\n".join(["", "─" * 60, text, "", *numbered_buttons(buttons)])
 
 
 async def run_demo(

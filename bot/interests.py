@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from bot.content.problems import Problem
+from bot.content.yamlfile import read_yaml
 
 FILENAME = "interests.yaml"
 # Short, because an id travels in callback_data ("1:i:<id>") and in broadcast files.
@@ -71,15 +72,10 @@ def load_interests(
     path = content_dir / FILENAME
     if not path.is_file():
         return Interests(default_locale=default_locale), []
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        return Interests(default_locale=default_locale), [Problem(path, None, str(exc))]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or "invalid YAML"
-        return Interests(default_locale=default_locale), [Problem(path, line, str(reason))]
+    parsed = read_yaml(path)
+    if isinstance(parsed, Problem):
+        return Interests(default_locale=default_locale), [parsed]
+    node = parsed.node
     problems: list[Problem] = []
 
     def problem(n: yaml.Node | None, message: str, severity: str = "error") -> None:

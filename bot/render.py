@@ -343,3 +343,16 @@ def _split_long(paragraph: str, budget: int) -> Sequence[str]:
             return chunks
     # One unbroken run of text: cut by characters (``check`` reports a tag cut in two).
     return [paragraph[i : i + budget] for i in range(0, len(paragraph), budget)]
+
+
+def numbered_buttons(rows: list[list[str]]) -> list[str]:
+    """One line per keyboard row, buttons numbered from 1 across rows: ``[1] Back   [2] Home``."""
+    lines: list[str] = []
+    number = 1
+    for row in rows:
+        cells = []
+        for label in row:
+            cells.append(f"[{number}] {label}")
+            number += 1
+        lines.append("   ".join(cells))
+    return lines

@@ -26,7 +26,7 @@ from bot.content.freshness import (
 from bot.content.loader import content_locales, load_library
 from bot.content.model import ROOT_ID, Topic
 from bot.i18n import DOMAIN, SOURCE_LOCALE, CatalogError, catalog_locales, po_path, read_catalog
-from bot.render import Renderer, Screen
+from bot.render import Renderer, Screen, numbered_buttons
 from bot.telegram_html import parse_html
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -383,15 +383,8 @@ def mark_command(
 def format_screen(screen: Screen, *, raw_html: bool = False) -> str:
     """A screen as a patient sees it: visible text, then numbered buttons row by row."""
     text = screen.text if raw_html else parse_html(screen.text).text
-    lines = [text, ""]
-    number = 1
-    for row in screen.keyboard:
-        cells = []
-        for button in row:
-            cells.append(f"[{number}] {button.label}")
-            number += 1
-        lines.append("   ".join(cells))
-    return "\n".join(lines)
+    labels = [[button.label for button in row] for row in screen.keyboard]
+    return "\n".join([text, "", *numbered_buttons(labels)])
 
 
 def render_command(

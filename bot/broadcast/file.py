@@ -27,6 +27,7 @@ import yaml
 
 from bot.broadcast.draft import BroadcastDraft, draft_problems
 from bot.content.problems import Problem
+from bot.content.yamlfile import read_yaml
 
 TOP_FIELDS = ("texts", "audience", "send_at", "paid")
 AUDIENCE_FIELDS = ("locales", "interests")
@@ -51,22 +52,10 @@ def load_broadcast_file(
     available_interests: Sequence[str] | None = None,
 ) -> tuple[BroadcastDraft | None, list[Problem]]:
     """Read and validate ``path``; the draft is None when there is any problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [Problem(path, None, f"not UTF-8 text ({exc.reason})")]
-    except OSError as exc:
-        return None, [Problem(path, None, f"cannot read: {exc.strerror or exc}")]
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        return None, [Problem(path, line, f"YAML syntax error: {what}")]
-    except yaml.YAMLError as exc:
-        return None, [Problem(path, None, f"YAML error: {exc}")]
+    parsed = read_yaml(path)
+    if isinstance(parsed, Problem):
+        return None, [parsed]
+    data, node = parsed.data, parsed.node
     if not isinstance(data, dict) or node is None:
         return None, [Problem(path, 1, "a broadcast file is a mapping with texts: …")]
     lines: dict[str, int] = {}

@@ -13,6 +13,7 @@ import yaml
 
 from bot.content.model import ROOT_ID, TOPIC_ID_PATTERN, ContentTree, Library, Topic
 from bot.content.problems import Problem
+from bot.content.yamlfile import read_yaml
 
 _ID_RE = re.compile(rf"^{TOPIC_ID_PATTERN}$")
 REQUIRED_FIELDS = ("id", "title", "body", "reviewed", "source")
@@ -71,22 +72,10 @@ def load_tree(directory: Path, locale: str) -> tuple[ContentTree, list[Problem]]
 
 
 def load_topic(path: Path) -> tuple[Topic | None, list[Problem]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [Problem(path, None, f"not UTF-8 text ({exc.reason})")]
-    except OSError as exc:
-        return None, [Problem(path, None, f"cannot read: {exc.strerror}")]
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        return None, [Problem(path, line, f"YAML syntax error: {what}")]
-    except yaml.YAMLError as exc:
-        return None, [Problem(path, None, f"YAML error: {exc}")]
+    parsed = read_yaml(path)
+    if isinstance(parsed, Problem):
+        return None, [parsed]
+    data, node = parsed.data, parsed.node
 
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         return None, [Problem(path, 1, "a topic file must be a mapping of fields (id: …)")]
