@@ -41,11 +41,11 @@ from telegram.request import HTTPXRequest
 from bot.broadcast import BroadcastDraft, queue_broadcast
 from bot.broadcast.engine import BroadcastEngine, EngineConfig
 from bot.config import PROJECT_ROOT
-from bot.i18n import Catalogs
+from bot.core.i18n import Catalogs
 from bot.storage import Storage, open_storage
 from bot.storage.tables import subscriptions
 from bot.testing import BotAPIEmulator, RateLimits
-from bot.transport import AiohttpRequest
+from bot.telegram_side.transport import AiohttpRequest
 
 TEXTS = {
     "en": "<b>Open day</b> on Saturday: meet our interventional radiologists.",

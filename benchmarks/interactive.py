@@ -40,10 +40,10 @@ from telegram.ext import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import load_content
+from bot.core.content.bundle import load_content
 from bot.config import PROJECT_ROOT, Settings
-from bot.handlers.menu import to_markup
-from bot.render import Renderer
+from bot.telegram_side.markup import to_markup
+from bot.core.render import Renderer
 from bot.testing import BotAPIEmulator, SimUser
 
 CONCURRENT_UPDATES = 256
@@ -67,7 +67,7 @@ def bare_application(token: str, base_url: str) -> Application:  # type: ignore[
     renderer = Renderer(content.library, content.catalogs, settings.hospital)
     home, features = renderer.home("en"), renderer.topic("en", "features")
     screens = {
-        data: (screen.text, to_markup(screen))
+        data: (screen.text, to_markup(screen.keyboard))
         for data, screen in (("1:h", home), ("1:t:features", features))
     }
 

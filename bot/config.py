@@ -47,12 +47,15 @@ class Settings:
     bot_token: str | None
     api_base_url: str = TELEGRAM_BASE_URL
     database_url: str = DEFAULT_DATABASE_URL
+    # Whether DATABASE_URL was set (`demo` keeps nothing unless it names a database on purpose).
+    database_url_set: bool = False
     admin_ids: frozenset[int] = frozenset()
     default_locale: str = "en"
     content_dir: Path = PROJECT_ROOT / "content"
     locales_dir: Path = PROJECT_ROOT / "locales"
     hospital: HospitalContact = field(default_factory=HospitalContact)
-    log_level: str = "INFO"
+    # LOG_LEVEL, or None when unset: `run` then logs INFO, the other commands WARNING.
+    log_level: str | None = None
     # Topics whose `reviewed` date is older than this get a warning (check, i18n status).
     review_max_age_days: int = 365
     # Broadcast pace: messages per second across all chats (Telegram allows about 30), and
@@ -67,101 +70,119 @@ class Settings:
             f"content_dir={str(self.content_dir)!r}, locales_dir={str(self.locales_dir)!r})"
         )
 
+    def log_level_or(self, default: str) -> str:
+        return self.log_level or default
+
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] | None = None, *, require_token: bool = True
     ) -> Settings:
         """Build settings from ``env`` (default ``os.environ``); raise :class:`ConfigError`."""
-        env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            if value is None:
-                return None
-            value = value.strip()
-            return value or None
-
-        token = get("BOT_TOKEN")
-        if token is None:
-            if require_token:
-                raise ConfigError(
-                    "BOT_TOKEN", "not set; get a token from @BotFather (see README.md)"
-                )
-        elif not _TOKEN_RE.match(token):
-            raise ConfigError("BOT_TOKEN", "does not look like a token from @BotFather")
-
-        base_url = get("BOT_API_BASE_URL") or TELEGRAM_BASE_URL
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                "BOT_API_BASE_URL", "must be an http(s) URL such as https://api.telegram.org/bot"
-            )
-
-        admin_ids: set[int] = set()
-        for raw_item in (get("ADMIN_IDS") or "").split(","):
-            item = raw_item.strip()
-            if not item:
-                continue
-            if not re.fullmatch(r"\d{1,20}", item):
-                raise ConfigError(
-                    "ADMIN_IDS", f"{item!r} is not a Telegram user id (comma-separated numbers)"
-                )
-            admin_ids.add(int(item))
-
-        default_locale = get("DEFAULT_LOCALE") or "en"
-        try:
-            default_locale = str(Locale.parse(default_locale.replace("-", "_")))
-        except (ValueError, UnknownLocaleError):
-            raise ConfigError(
-                "DEFAULT_LOCALE", f"{default_locale!r} is not a locale code such as en or zh_Hans"
-            ) from None
-
-        content_dir = _directory(env, "CONTENT_DIR", _default_dir("content"))
-        locales_dir = _directory(env, "LOCALES_DIR", _default_dir("locales"))
-
-        phone = get("HOSPITAL_PHONE")
-        if phone is not None and not _PHONE_RE.match(phone):
-            raise ConfigError("HOSPITAL_PHONE", "must be a phone number such as +86 10 1234 5678")
-        website = get("HOSPITAL_WEBSITE")
-        if website is not None:
-            wparts = urlsplit(website)
-            if wparts.scheme not in ("http", "https") or not wparts.netloc:
-                raise ConfigError("HOSPITAL_WEBSITE", "must be an http(s) URL")
-        hospital = HospitalContact(
-            name=get("HOSPITAL_NAME"),
-            phone=phone,
-            address=get("HOSPITAL_ADDRESS"),
-            hours=get("HOSPITAL_HOURS"),
-            website=website,
-        )
-
-        log_level = (get("LOG_LEVEL") or "INFO").upper()
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigError("LOG_LEVEL", "must be one of DEBUG, INFO, WARNING, ERROR")
-
-        raw_age = get("REVIEW_MAX_AGE_DAYS") or "365"
-        if not re.fullmatch(r"\d{1,5}", raw_age) or int(raw_age) == 0:
-            raise ConfigError(
-                "REVIEW_MAX_AGE_DAYS", f"{raw_age!r} is not a number of days such as 365"
-            )
-
-        broadcast_rate = _rate(get("BROADCAST_RATE"), "BROADCAST_RATE", 30.0)
-        broadcast_paid_rate = _rate(get("BROADCAST_PAID_RATE"), "BROADCAST_PAID_RATE", 1000.0)
-
+        read = _Reader(os.environ if env is None else env)
+        database_url = read("DATABASE_URL")
         return cls(
-            bot_token=token,
-            api_base_url=base_url,
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            admin_ids=frozenset(admin_ids),
-            default_locale=default_locale,
-            content_dir=content_dir,
-            locales_dir=locales_dir,
-            hospital=hospital,
-            log_level=log_level,
-            review_max_age_days=int(raw_age),
-            broadcast_rate=broadcast_rate,
-            broadcast_paid_rate=broadcast_paid_rate,
+            bot_token=_token(read("BOT_TOKEN"), require_token),
+            api_base_url=_http_url(
+                read("BOT_API_BASE_URL") or TELEGRAM_BASE_URL,
+                "BOT_API_BASE_URL",
+                "must be an http(s) URL such as https://api.telegram.org/bot",
+            ),
+            database_url=database_url or DEFAULT_DATABASE_URL,
+            database_url_set=database_url is not None,
+            admin_ids=_admin_ids(read("ADMIN_IDS")),
+            default_locale=_locale(read("DEFAULT_LOCALE") or "en", "DEFAULT_LOCALE"),
+            content_dir=_directory(read("CONTENT_DIR"), "CONTENT_DIR", _default_dir("content")),
+            locales_dir=_directory(read("LOCALES_DIR"), "LOCALES_DIR", _default_dir("locales")),
+            hospital=_hospital(read),
+            log_level=_log_level(read("LOG_LEVEL")),
+            review_max_age_days=_days(read("REVIEW_MAX_AGE_DAYS"), "REVIEW_MAX_AGE_DAYS", 365),
+            broadcast_rate=_rate(read("BROADCAST_RATE"), "BROADCAST_RATE", 30.0),
+            broadcast_paid_rate=_rate(read("BROADCAST_PAID_RATE"), "BROADCAST_PAID_RATE", 1000.0),
         )
+
+
+class _Reader:
+    """``env[name]`` stripped; None when unset or blank."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            return None
+        return value.strip() or None
+
+
+def _token(token: str | None, required: bool) -> str | None:
+    if token is None:
+        if required:
+            raise ConfigError("BOT_TOKEN", "not set; get a token from @BotFather (see README.md)")
+        return None
+    if not _TOKEN_RE.match(token):
+        raise ConfigError("BOT_TOKEN", "does not look like a token from @BotFather")
+    return token
+
+
+def _http_url(value: str, name: str, problem: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(name, problem)
+    return value
+
+
+def _admin_ids(raw: str | None) -> frozenset[int]:
+    admin_ids: set[int] = set()
+    for raw_item in (raw or "").split(","):
+        item = raw_item.strip()
+        if not item:
+            continue
+        if not re.fullmatch(r"\d{1,20}", item):
+            raise ConfigError(
+                "ADMIN_IDS", f"{item!r} is not a Telegram user id (comma-separated numbers)"
+            )
+        admin_ids.add(int(item))
+    return frozenset(admin_ids)
+
+
+def _locale(value: str, name: str) -> str:
+    try:
+        return str(Locale.parse(value.replace("-", "_")))
+    except (ValueError, UnknownLocaleError):
+        raise ConfigError(name, f"{value!r} is not a locale code such as en or zh_Hans") from None
+
+
+def _hospital(read: _Reader) -> HospitalContact:
+    phone = read("HOSPITAL_PHONE")
+    if phone is not None and not _PHONE_RE.match(phone):
+        raise ConfigError("HOSPITAL_PHONE", "must be a phone number such as +86 10 1234 5678")
+    website = read("HOSPITAL_WEBSITE")
+    if website is not None:
+        _http_url(website, "HOSPITAL_WEBSITE", "must be an http(s) URL")
+    return HospitalContact(
+        name=read("HOSPITAL_NAME"),
+        phone=phone,
+        address=read("HOSPITAL_ADDRESS"),
+        hours=read("HOSPITAL_HOURS"),
+        website=website,
+    )
+
+
+def _log_level(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL", "must be one of DEBUG, INFO, WARNING, ERROR")
+    return level
+
+
+def _days(raw: str | None, name: str, default: int) -> int:
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,5}", raw) or int(raw) == 0:
+        raise ConfigError(name, f"{raw!r} is not a number of days such as {default}")
+    return int(raw)
 
 
 def _rate(raw: str | None, name: str, default: float) -> float:
@@ -182,8 +203,7 @@ def _default_dir(name: str) -> Path:
     return here if here.is_dir() else PROJECT_ROOT / name
 
 
-def _directory(env: Mapping[str, str], name: str, default: Path) -> Path:
-    raw = (env.get(name) or "").strip()
+def _directory(raw: str | None, name: str, default: Path) -> Path:
     path = Path(raw).expanduser() if raw else default
     if not path.is_dir():
         raise ConfigError(name, f"{path} is not a directory")

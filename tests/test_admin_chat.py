@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bot import callbacks
+from bot.core import callbacks
 from bot.testing import BotAPIEmulator, SimUser
 from bot.testing.harness import RunningBot
 from tests.conftest import BotStarter, make_settings
@@ -103,7 +103,7 @@ async def test_admin_walks_the_wizard_and_confirms(
     assert chinese.html == ZH_TEXT
     for preview in (english, chinese):
         assert [b["callback_data"] for b in preview.inline_keyboard()[0]] == ["1:u"]
-    assert english.buttons() == [["Unsubscribe"]]
+    assert english.buttons() == [["🔕 Unsubscribe"]]
     assert "There are 2 subscribers now." in question.text
     assert question.buttons() == [["✅ Confirm and send", "✖ Cancel"]]
     assert await storage.list_broadcasts() == []  # nothing before Confirm

@@ -25,9 +25,9 @@ from bot.broadcast.engine import (
 from bot.broadcast.file import load_broadcast_file
 from bot.broadcast.pacing import Pacer
 from bot.config import PROJECT_ROOT
-from bot.i18n import Catalogs
+from bot.core.i18n import Catalogs
+from bot.core.telegram_html import parse_html
 from bot.storage import Storage
-from bot.telegram_html import parse_html
 from bot.testing import BotAPIEmulator, RateLimits
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -330,7 +330,7 @@ async def test_500_recipients_each_end_in_one_state_with_one_message(
             assert message.text == PLAIN[locale]
             button = message.inline_keyboard()[0][0]
             assert button["callback_data"] == UNSUBSCRIBE_DATA
-            assert button["text"] == catalogs().get(locale)("Unsubscribe")
+            assert button["text"] == "🔕 " + catalogs().get(locale)("Unsubscribe")
         else:
             assert received == [], (uid, state)
     # Blocked recipients' subscriptions ended.

@@ -19,7 +19,7 @@ import pytest
 from bot.broadcast import BroadcastDraft, queue_broadcast
 from bot.broadcast.engine import in_flight_bound
 from bot.config import PROJECT_ROOT
-from bot.i18n import Catalogs
+from bot.core.i18n import Catalogs
 from bot.storage import Storage, open_storage
 from bot.testing import BotAPIEmulator, RateLimits
 from bot.testing.harness import running_bot
@@ -105,7 +105,7 @@ async def test_cli_create_list_show_cancel_preview(
     assert f"sent broadcast {broadcast_id} (zh_Hans) to 2" in out
     assert user.chat.messages[-1].text.startswith("介入治疗开放日")
     zh = Catalogs.load(PROJECT_ROOT / "locales", ["zh_Hans"]).get("zh_Hans")
-    assert user.chat.messages[-1].buttons() == [[zh("Unsubscribe")]]
+    assert user.chat.messages[-1].buttons() == [["🔕 " + zh("Unsubscribe")]]
     code, _, err = await cli(env, "broadcast", "preview", str(broadcast_id), "--to", "2")
     assert code == 2 and "BOT_TOKEN" in err
 
@@ -144,7 +144,7 @@ async def test_running_bot_delivers_and_patients_menus_keep_priority(
             while (await storage.broadcast_status(broadcast_id)) != "done":
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.1)
-            engine = running.app.bot_data["broadcast_engine"]
+            engine = running.runtime.engine
             assert engine.pacer.interactive_slots >= 1  # the reply took a bulk slot
         bulk_after = [
             r

@@ -56,7 +56,7 @@ def keys(catalog: Catalog) -> dict[Key, str]:
 
 
 def _short(filename: str) -> str:
-    """bot/handlers/menu.py rather than /tmp/…/src/bot/handlers/menu.py."""
+    """bot/telegram_side/handlers/menu.py rather than /tmp/…/src/bot/telegram_side/handlers/menu.py."""
     parts = Path(filename).parts
     return (
         "/".join(parts[len(parts) - 1 - parts[::-1].index("bot") :])
@@ -122,7 +122,7 @@ def synced(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_planted_string_is_named(synced: tuple[Path, Path], tmp_path: Path) -> None:
     source, locales = synced
     (source / "planted.py").write_text(
-        'from bot.i18n import _\n\nPLANTED = _("A planted string nobody extracted")\n',
+        'from bot.core.i18n import _\n\nPLANTED = _("A planted string nobody extracted")\n',
         encoding="utf-8",
     )
     problems = drift(source, locales, tmp_path)
@@ -137,7 +137,7 @@ def test_a_string_removed_from_the_code_and_an_obsolete_entry_are_named(
     synced: tuple[Path, Path], tmp_path: Path
 ) -> None:
     source, locales = synced
-    menu = source / "handlers" / "menu.py"
+    menu = source / "telegram_side" / "handlers" / "menu.py"
     text = menu.read_text(encoding="utf-8")
     old = '_("I answer through the buttons below. Please choose a topic:")'
     assert old in text
@@ -146,7 +146,10 @@ def test_a_string_removed_from_the_code_and_an_obsolete_entry_are_named(
     with po.open("a", encoding="utf-8") as fh:
         fh.write('\n#~ msgid "An old string"\n#~ msgstr "旧字符串"\n')
     problems = drift(source, locales, tmp_path)
-    removed = "'I answer through the buttons below. Please choose a topic:' (bot/handlers/menu.py:"
+    removed = (
+        "'I answer through the buttons below. Please choose a topic:' "
+        "(bot/telegram_side/handlers/menu.py:"
+    )
     assert any(
         p.startswith(removed)
         and p.endswith(f"is in messages.pot but no longer in the code: {FIX}")

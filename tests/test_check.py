@@ -14,7 +14,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.config import PROJECT_ROOT
-from bot.content.checks import run_checks
+from bot.core.content.checks import run_checks
 from tests.conftest import make_settings
 
 Plant = Callable[[Path, Path], None]

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.content.loader import load_library
-from bot.content.model import ROOT_ID, ContentTree
-from bot.telegram_html import MAX_MESSAGE_LENGTH, parse_html, utf16_len
+from bot.core.content.loader import load_library
+from bot.core.content.model import ROOT_ID, ContentTree
+from bot.core.limits import MAX_MESSAGE_LENGTH
+from bot.core.telegram_html import parse_html, utf16_len
 from bot.testing import BotAPIEmulator, SimUser
 from tests.conftest import CONTENT, BotStarter, make_settings
 

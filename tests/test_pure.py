@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import callbacks
 from bot.config import ConfigError, Settings
-from bot.i18n import display_name, resolve_locale, telegram_language_code
+from bot.core import callbacks
+from bot.core.i18n import display_name, resolve_locale, telegram_language_code
 
 AVAILABLE = ["en", "zh_Hans"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import PROJECT_ROOT
-from bot.reload import install_sighup
+from bot.telegram_side.hot_reload import install_sighup
 from bot.testing import BotAPIEmulator
 from tests.conftest import BotStarter, make_settings
 
@@ -49,7 +49,7 @@ async def test_reload_with_a_broken_file_keeps_the_old_content_and_names_the_lin
             'msgid "Next"\n',
             '#, fuzzy\nmsgid "Next"\n',
         )
-        with caplog.at_level(logging.WARNING, logger="bot.reload"):
+        with caplog.at_level(logging.WARNING, logger="bot.telegram_side.hot_reload"):
             await admin.send("/reload")
         reply = admin.last_text()
         assert reply.startswith("Reload failed: the bot keeps serving the previous content.")
@@ -144,7 +144,7 @@ async def test_sighup_reloads_in_process(
     content, locales = project_copy
     patient = emulator.user(604, language_code="en")
     async with start_bot(make_settings(content, locales)) as bot:
-        remove = install_sighup(bot.app, bot.runtime)
+        remove = install_sighup(bot.app.bot, bot.runtime)
         try:
             before = bot.runtime.renderer
             replace_in(content / "en" / "home.yaml", "Hello, and welcome.", "Welcome back.")
@@ -208,8 +208,8 @@ async def test_an_update_keeps_the_renderer_it_started_with(
     start_bot: BotStarter, project_copy: tuple[Path, Path]
 ) -> None:
     """The atomicity of a reload: a context takes the renderer once, whatever happens later."""
-    from bot.context import BotContext
-    from bot.render import Renderer
+    from bot.core.render import Renderer
+    from bot.telegram_side.context import BotContext
 
     content, locales = project_copy
     async with start_bot(make_settings(content, locales)) as bot:
@@ -230,7 +230,7 @@ async def test_a_translator_reloads_the_demo_after_editing(
     """`demo` is the translator's bot: /reload there shows their edit without a restart."""
     import io
 
-    from bot.demo import run_demo
+    from bot.cli.demo_chat import run_demo
 
     content, locales = project_copy
     monkeypatch.delenv("DATABASE_URL", raising=False)

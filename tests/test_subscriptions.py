@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import callbacks
-from bot.interests import load_interests
+from bot.broadcast.draft import broadcast_screen
+from bot.core import callbacks
+from bot.core.interests import load_interests
 from bot.storage import Storage
+from bot.telegram_side.markup import to_markup
 from bot.testing import BotAPIEmulator, SimUser
 from bot.testing.harness import RunningBot
 from tests.conftest import CONTENT, BotStarter
@@ -160,15 +161,14 @@ async def test_one_tap_unsubscribe_under_a_broadcast(
     storage = storage_of(bot)
     user = emulator.user(604, language_code="en")
     await user.send("/subscribe")
-    # A message as the delivery engine sends it: text, and one button with "1:u".
-    news = await bot.app.bot.send_message(
-        604,
-        "<b>Open day</b> on Friday",
-        reply_markup=InlineKeyboardMarkup(
-            [[InlineKeyboardButton("Unsubscribe", callback_data="1:u")]]
-        ),
+    # A message as the delivery engine sends it: the text and the one Unsubscribe button.
+    screen = broadcast_screen(
+        {"en": "<b>Open day</b> on Friday"}, "en", "en", bot.runtime.renderer.catalogs
     )
-    press = await user.press("Unsubscribe", message_id=news.message_id)
+    news = await bot.app.bot.send_message(
+        604, screen.text, reply_markup=to_markup(screen.keyboard)
+    )
+    press = await user.press("🔕 Unsubscribe", message_id=news.message_id)
     assert press.text == "Unsubscribed. You will get no more news."
     assert not (await storage.get_subscription(604)).active  # type: ignore[union-attr]
     # The news itself stays as it was; the confirmation comes as a new message.
@@ -178,7 +178,7 @@ async def test_one_tap_unsubscribe_under_a_broadcast(
     messages = len(user.bot_messages())
 
     # Pressing it again is harmless: a short answer, nothing else.
-    press = await user.press("Unsubscribe", message_id=news.message_id)
+    press = await user.press("🔕 Unsubscribe", message_id=news.message_id)
     assert press.text == "You are not subscribed to news."
     assert len(user.bot_messages()) == messages
     assert emulator.errors == []

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.telegram_html import (
-    MAX_CALLBACK_DATA_BYTES,
-    MAX_INLINE_BUTTONS,
-    MAX_MESSAGE_LENGTH,
+from bot.core.telegram_html import (
     Entity,
     ParsedText,
     TelegramHTMLError,
@@ -136,10 +133,6 @@ def test_unmatched_surrogate_from_a_reference_is_refused() -> None:
 )
 def test_utf16_len(text: str, expected: int) -> None:
     assert utf16_len(text) == expected
-
-
-def test_limits_are_telegrams() -> None:
-    assert (MAX_MESSAGE_LENGTH, MAX_CALLBACK_DATA_BYTES, MAX_INLINE_BUTTONS) == (4096, 64, 100)
 
 
 @pytest.mark.parametrize(

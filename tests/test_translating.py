@@ -11,11 +11,12 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot.__main__ import main
-from bot.app import load_content
-from bot.content.checks import run_checks
-from bot.content.freshness import SNAPSHOT_DIR, source_hash
-from bot.render import Renderer
-from bot.telegram_html import MAX_MESSAGE_LENGTH, parse_html, utf16_len
+from bot.core.content.bundle import load_content
+from bot.core.content.checks import run_checks
+from bot.core.content.freshness import SNAPSHOT_DIR, source_hash
+from bot.core.limits import MAX_MESSAGE_LENGTH
+from bot.core.render import Renderer
+from bot.core.telegram_html import parse_html, utf16_len
 from tests.conftest import make_settings
 
 CYSTS_OLD = "Liver and kidney cysts (sacs of fluid)"
@@ -339,7 +340,7 @@ def test_the_footer_counts_against_the_page_limit() -> None:
     body = "\n\n".join(paragraph.strip() for _ in range(12))
     from dataclasses import replace
 
-    from bot.content.model import ContentTree, Library
+    from bot.core.content.model import ContentTree, Library
 
     topics = {**tree.topics, "what": replace(what, body=body)}
     big = Library({**library.trees, "en": ContentTree("en", topics)})

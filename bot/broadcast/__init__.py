@@ -12,7 +12,7 @@ from bot.broadcast.draft import (
     queue_broadcast,
     validate_draft,
 )
-from bot.broadcast.report import format_progress
+from bot.broadcast.progress import format_progress
 from bot.storage import BroadcastSummary
 
 __all__ = [

@@ -9,16 +9,17 @@ subscriber whose locale the bot no longer serves.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.core.i18n import Catalogs
+from bot.core.interests import is_interest_id
+from bot.core.limits import MAX_MESSAGE_LENGTH
+from bot.core.news import broadcast_keyboard
+from bot.core.render import Screen
+from bot.core.telegram_html import TelegramHTMLError, parse_html
 from bot.storage import Storage
-from bot.telegram_html import MAX_MESSAGE_LENGTH, TelegramHTMLError, parse_html
-
-INTEREST_PATTERN = r"[a-z0-9][a-z0-9_-]{0,31}"
-_INTEREST_RE = re.compile(rf"^{INTEREST_PATTERN}$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def draft_problems(
                 ("interests", "audience interests is empty (omit it to reach every subscriber)")
             )
         for interest in draft.interests:
-            if not isinstance(interest, str) or not _INTEREST_RE.match(interest):
+            if not is_interest_id(interest):
                 problems.append(("interests", f"{interest!r} is not an interest id"))
             elif available_interests is not None and interest not in available_interests:
                 choices = ", ".join(available_interests) or "none are defined"
@@ -126,6 +127,17 @@ def choose_text(texts: Mapping[str, str], locale: str, default_locale: str) -> t
         return default_locale, texts[default_locale]
     first = sorted(texts)[0]  # validation makes this unreachable for queued drafts
     return first, texts[first]
+
+
+def broadcast_screen(
+    texts: Mapping[str, str], locale: str, default_locale: str, catalogs: Catalogs
+) -> Screen:
+    """The message a recipient in ``locale`` gets: their text (see :func:`choose_text`) with the
+    Unsubscribe button in their language (the default locale's when the bot no longer has
+    theirs). The engine, the admin's preview and ``broadcast preview`` all send this."""
+    _text_locale, text = choose_text(texts, locale, default_locale)
+    t = catalogs.get(locale if locale in catalogs.locales else default_locale)
+    return Screen(text, broadcast_keyboard(t))
 
 
 async def queue_broadcast(

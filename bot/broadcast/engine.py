@@ -6,8 +6,8 @@ whatever the CLI or an admin queued is delivered by the running bot, one broadca
 Pace. One send slot every ``1/rate`` seconds (:class:`~bot.broadcast.pacing.Pacer`; default
 30/s, ``BROADCAST_RATE``; paid broadcasts 1000/s with ``allow_paid_broadcast``), at most one
 message a second per chat. The interactive bot's own messages take slots too (reported by
-:class:`bot.transport.ObservedRequest`) and push bulk sends back, and broadcasts use their own
-``Bot`` and connection pool (:class:`bot.transport.AiohttpRequest`), so a patient's menu
+:class:`bot.telegram_side.transport.ObservedRequest`) and push bulk sends back, and broadcasts use their own
+``Bot`` and connection pool (:class:`bot.telegram_side.transport.AiohttpRequest`), so a patient's menu
 reply never queues behind bulk traffic. A 429 pauses bulk sends for its ``retry_after``.
 
 Outcomes. 403 -> ``blocked`` (and the subscription ends); 400 such as "chat not found" ->
@@ -31,13 +31,12 @@ import contextlib
 import logging
 import math
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -48,19 +47,22 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.request import BaseRequest
-from telegram.warnings import PTBDeprecationWarning
 
-from bot.broadcast.draft import choose_text
+from bot.broadcast.draft import broadcast_screen
 from bot.broadcast.pacing import Pacer
-from bot.broadcast.report import format_progress
+from bot.broadcast.progress import format_progress
 from bot.config import Settings
-from bot.i18n import Catalogs, Translator
+from bot.core.cache import BoundedCache
+from bot.core.i18n import Catalogs, Translator
+from bot.core.render import Screen
 from bot.storage import BroadcastSummary, Outcome, Recipient, Storage
-from bot.transport import AiohttpRequest, ObservedRequest
+from bot.telegram_side.api_errors import retry_after_seconds
+from bot.telegram_side.markup import to_markup
+from bot.telegram_side.transport import AiohttpRequest, ObservedRequest
 
 log = logging.getLogger(__name__)
 
-#: callback_data of the "Unsubscribe" button on every broadcast message (bot.callbacks).
+#: callback_data of the "Unsubscribe" button on every broadcast message (bot.core.callbacks).
 UNSUBSCRIBE_DATA = "1:u"
 
 #: Where the running bot keeps its engine: ``application.bot_data[BROADCAST_ENGINE_KEY]``.
@@ -159,9 +161,10 @@ class BroadcastEngine:
         self.pacer = Pacer(cfg.rate)
         self.paid_pacer = Pacer(cfg.paid_rate)
         self.stats = EngineStats()
-        self._chat_last: dict[int, float] = {}
-        self._keyboards: dict[str, InlineKeyboardMarkup] = {}
-        self._keyboards_of: Catalogs | None = None
+        # When each chat last got a message (bulk or interactive), for the 1 msg/s per chat.
+        self._chat_last: BoundedCache[int, float] = BoundedCache(
+            maxsize=20_000, ttl=max(cfg.per_chat_interval, 0.001)
+        )
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -200,7 +203,7 @@ class BroadcastEngine:
     def note_interactive(
         self, method: str, chat_id: int | None, status: int, retry_after: float | None
     ) -> None:
-        """Observer for the interactive bot's requests (see bot.transport.ObservedRequest)."""
+        """Observer for the interactive bot's requests (see bot.telegram_side.transport.ObservedRequest)."""
         if status == 429 and retry_after:
             self.pacer.pause(retry_after)
             self.paid_pacer.pause(retry_after)
@@ -210,7 +213,7 @@ class BroadcastEngine:
         self.pacer.take_now()
         self.paid_pacer.take_now()
         if chat_id is not None:
-            self._chat_last[chat_id] = time.monotonic()
+            self._chat_last.set(chat_id, time.monotonic())
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -244,20 +247,9 @@ class BroadcastEngine:
         known = locale in catalogs.locales
         return catalogs.get(locale if known else self.default_locale)
 
-    def keyboard(self, locale: str) -> InlineKeyboardMarkup:
-        catalogs = self.catalogs
-        if catalogs is not self._keyboards_of:  # reloaded: labels may have changed
-            self._keyboards, self._keyboards_of = {}, catalogs
-        markup = self._keyboards.get(locale)
-        if markup is None:
-            t = self.translator(locale)
-            # TRANSLATORS: button under every broadcast message; one tap ends the subscription
-            label = t("Unsubscribe")
-            markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(label, callback_data=UNSUBSCRIBE_DATA)]]
-            )
-            self._keyboards[locale] = markup
-        return markup
+    def message(self, texts: Mapping[str, str], locale: str) -> Screen:
+        """What a recipient in ``locale`` gets (text and Unsubscribe button, their language)."""
+        return broadcast_screen(texts, locale, self.default_locale, self.catalogs)
 
     async def wait_for_chat(self, chat_id: int) -> None:
         """At most one message a second per chat (bulk or interactive)."""
@@ -267,10 +259,7 @@ class BroadcastEngine:
             wait = last + interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        now = time.monotonic()
-        self._chat_last[chat_id] = now
-        if len(self._chat_last) > 20_000:
-            self._chat_last = {c: t for c, t in self._chat_last.items() if now - t < interval}
+        self._chat_last.set(chat_id, time.monotonic())
 
     async def progress_translator(self, summary: BroadcastSummary) -> Translator:
         locale = None
@@ -279,13 +268,6 @@ class BroadcastEngine:
                 user = await self.storage.get_user(summary.created_by)
                 locale = user.locale if user is not None else None
         return self.translator(locale or self.default_locale)
-
-
-def _retry_seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value: float | timedelta = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class _Run:
@@ -397,22 +379,22 @@ class _Run:
         cfg = engine.config
         stats = engine.stats
         attempts = recipient.attempts + 1
-        _text_locale, text = choose_text(self.texts, recipient.locale, engine.default_locale)
+        screen = engine.message(self.texts, recipient.locale)
         outcome: Outcome
         try:
             await engine.wait_for_chat(recipient.user_id)
             message = await engine.bot.send_message(
                 chat_id=recipient.user_id,
-                text=text,
+                text=screen.text,
                 parse_mode=ParseMode.HTML,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
-                reply_markup=engine.keyboard(recipient.locale),
+                reply_markup=to_markup(screen.keyboard),
                 allow_paid_broadcast=True if self.paid else None,
             )
             outcome = Outcome(recipient.user_id, "sent", attempts, message_id=message.message_id)
             stats.sent += 1
         except RetryAfter as exc:
-            seconds = _retry_seconds(exc)
+            seconds = retry_after_seconds(exc)
             self.pacer.pause(seconds)
             stats.rate_limited += 1
             log.warning("event=broadcast_429 broadcast_id=%d retry_after=%g", self.id, seconds)
@@ -509,7 +491,7 @@ class _Run:
             self.last_progress = text
             engine.stats.progress_edits += 1
         except RetryAfter as exc:
-            self.progress_blocked_until = time.monotonic() + _retry_seconds(exc)
+            self.progress_blocked_until = time.monotonic() + retry_after_seconds(exc)
         except TelegramError as exc:
             if "not modified" not in exc.message:
                 log.warning(

@@ -23,25 +23,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.broadcast.draft import BroadcastDraft, draft_problems
-from bot.content.problems import Problem
-from bot.content.yamlfile import read_yaml
+from bot.core.content.problems import Problem
+from bot.core.content.yamlfile import read_yaml
 
 TOP_FIELDS = ("texts", "audience", "send_at", "paid")
 AUDIENCE_FIELDS = ("locales", "interests")
-
-
-def _lines(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:
-    if not isinstance(node, yaml.MappingNode):
-        return
-    for key, value in node.value:
-        if isinstance(key, yaml.ScalarNode):
-            name = f"{prefix}{key.value}"
-            lines[name] = key.start_mark.line + 1
-            if prefix == "" and key.value in ("texts", "audience"):
-                _lines(value, f"{name}.", lines)
 
 
 def load_broadcast_file(
@@ -58,13 +45,10 @@ def load_broadcast_file(
     data, node = parsed.data, parsed.node
     if not isinstance(data, dict) or node is None:
         return None, [Problem(path, 1, "a broadcast file is a mapping with texts: …")]
-    lines: dict[str, int] = {}
-    _lines(node, "", lines)
     problems: list[Problem] = []
 
     def err(field: str, message: str) -> None:
-        line = lines.get(field) or lines.get(field.split(".", 1)[0]) or 1
-        problems.append(Problem(path, line, message))
+        problems.append(Problem(path, parsed.line(field, default=1), message))
 
     for name in data:
         if name not in TOP_FIELDS:

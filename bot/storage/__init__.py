@@ -13,6 +13,7 @@ See ``store.py`` for the interface, ``migrations.py`` for how the schema evolves
 
 from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient
 from bot.storage.errors import (
+    DATABASE_ERRORS,
     StorageConfigError,
     StorageError,
     StorageSchemaError,
@@ -24,6 +25,7 @@ from bot.storage.subscriptions import Subscription
 from bot.storage.url import DEFAULT_DATABASE_URL, DatabaseTarget, parse_database_url
 
 __all__ = [
+    "DATABASE_ERRORS",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATABASE_URL",
     "MIGRATIONS",

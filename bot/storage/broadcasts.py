@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
@@ -22,7 +22,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.storage.subscriptions import _INTEREST_RE
+from bot.core.interests import is_interest_id
+from bot.core.times import as_utc, utc
 from bot.storage.tables import UTCDateTime, broadcast_recipients, broadcasts, subscriptions
 
 BroadcastStatus = Literal["scheduled", "sending", "done", "cancelled"]
@@ -94,14 +95,6 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-def _utc(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("datetimes must be timezone-aware")
-    return now.astimezone(UTC)
-
-
 def _json_list(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(json.loads(value))
 
@@ -134,9 +127,9 @@ class BroadcastStore:
         asked for all the news; ``interests`` None: regardless of interests). The selection runs
         inside the database (INSERT … SELECT), so queueing 100,000 recipients costs no memory.
         """
-        when = _utc(now)
+        when = utc(now)
         for interest in interests or ():
-            if not _INTEREST_RE.match(interest):
+            if not is_interest_id(interest):
                 raise ValueError(f"{interest!r} is not an interest id")
         async with self._serial.begin() as conn:
             result = await conn.execute(
@@ -149,7 +142,7 @@ class BroadcastStore:
                     paid=paid,
                     created_by=created_by,
                     created_at=when,
-                    send_at=_utc(send_at) if send_at is not None else when,
+                    send_at=utc(send_at) if send_at is not None else when,
                     progress_chat_id=progress_chat_id,
                     progress_message_id=progress_message_id,
                     total=0,
@@ -197,7 +190,7 @@ class BroadcastStore:
         stmt = (
             update(_b)
             .where(_b.c.id == broadcast_id, _b.c.status.in_(("scheduled", "sending")))
-            .values(status="cancelled", finished_at=_utc(now))
+            .values(status="cancelled", finished_at=utc(now))
         )
         async with self._single.begin() as conn:
             result = await conn.execute(stmt)
@@ -235,7 +228,7 @@ class BroadcastStore:
         )
         for broadcast_id, reason, count in result:
             reasons[int(broadcast_id)].append((str(reason or "unknown"), int(count)))
-        now = datetime.now(UTC)
+        now = utc()
         return [self._summary(row, counts[int(row.id)], reasons[int(row.id)], now) for row in rows]
 
     @staticmethod
@@ -305,7 +298,7 @@ class BroadcastStore:
         """The next broadcast to deliver: scheduled or sending, ``send_at`` reached."""
         stmt = (
             select(_b.c.id)
-            .where(_b.c.status.in_(("scheduled", "sending")), _b.c.send_at <= _utc(now))
+            .where(_b.c.status.in_(("scheduled", "sending")), _b.c.send_at <= utc(now))
             .order_by(_b.c.send_at, _b.c.id)
             .limit(1)
         )
@@ -322,7 +315,7 @@ class BroadcastStore:
 
     async def start_broadcast(self, broadcast_id: int, *, now: datetime | None = None) -> bool:
         """scheduled -> sending (keeps the first start time on a resume); False if cancelled."""
-        when = bindparam("when", _utc(now), type_=UTCDateTime())
+        when = bindparam("when", utc(now), type_=UTCDateTime())
         stmt = (
             update(_b)
             .where(_b.c.id == broadcast_id, _b.c.status.in_(("scheduled", "sending")))
@@ -337,7 +330,7 @@ class BroadcastStore:
         stmt = (
             update(_b)
             .where(_b.c.id == broadcast_id, _b.c.status == "sending")
-            .values(status="done", finished_at=_utc(now))
+            .values(status="done", finished_at=utc(now))
         )
         async with self._single.begin() as conn:
             result = await conn.execute(stmt)
@@ -349,7 +342,7 @@ class BroadcastStore:
         """Up to ``limit`` due pending recipients, marked ``sending`` before they are returned."""
         if limit <= 0:
             return []
-        when = _utc(now)
+        when = utc(now)
         async with self._serial.begin() as conn:
             rows = (
                 await conn.execute(
@@ -397,7 +390,7 @@ class BroadcastStore:
         """Store a batch of results in one transaction; blocked users' subscriptions end."""
         if not outcomes:
             return
-        when = _utc(now)
+        when = utc(now)
         stmt = (
             update(_r)
             .where(_r.c.broadcast_id == broadcast_id, _r.c.user_id == bindparam("u"))
@@ -451,9 +444,8 @@ class BroadcastStore:
         if not count:
             return None
         if earliest is None:
-            return datetime.now(UTC)
-        value = earliest if isinstance(earliest, datetime) else datetime.fromisoformat(earliest)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            return utc()
+        return as_utc(earliest)
 
     async def recipient_states(self, broadcast_id: int) -> dict[int, tuple[str, int | None]]:
         """{user_id: (state, message_id)} for every recipient (tests and ``show``)."""

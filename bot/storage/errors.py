@@ -6,6 +6,8 @@ contains a password, so the CLI can print ``str(error)`` and exit with code 2.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
 
 class StorageError(Exception):
     """Base class: anything the storage layer reports as one line instead of a traceback."""
@@ -25,3 +27,9 @@ class StorageSchemaError(StorageError):
     Raised when the database was migrated by a newer release (its version is higher than the
     last migration known here) or when applying a migration fails.
     """
+
+
+#: What a database call raises when the database is unreachable, stuck or refuses: SQLAlchemy's
+#: errors (the drivers' errors arrive wrapped in them), and OSError, which includes
+#: ConnectionError and TimeoutError. Callers that must keep serving catch exactly these.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, StorageError)

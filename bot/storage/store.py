@@ -15,7 +15,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -25,8 +25,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.core.times import utc
 from bot.storage.broadcasts import BroadcastStore
-from bot.storage.engine import create_engine_for, enable_sqlite_wal
+from bot.storage.connection import create_engine_for, enable_sqlite_wal
 from bot.storage.errors import StorageUnavailableError
 from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations, current_version
 from bot.storage.subscriptions import SubscriptionStore
@@ -59,14 +60,6 @@ def _record(row: Row[Any]) -> UserRecord:
         first_seen=row.first_seen,
         last_seen=row.last_seen,
     )
-
-
-def _now(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
-    return now.astimezone(UTC)
 
 
 class Storage(SubscriptionStore, BroadcastStore):
@@ -165,7 +158,7 @@ class Storage(SubscriptionStore, BroadcastStore):
 
         Returns the stored record, including the locale the user chose earlier (if any).
         """
-        params = {"user_id": user_id, "now": _now(now)}
+        params = {"user_id": user_id, "now": utc(now)}
         async with self._single.begin() as conn:
             row = (await conn.execute(self._touch_stmt, params)).one()
         return _record(row)
@@ -179,7 +172,7 @@ class Storage(SubscriptionStore, BroadcastStore):
         """
         if locale is not None and not 0 < len(locale) <= LOCALE_MAX_LENGTH:
             raise ValueError(f"locale must be 1-{LOCALE_MAX_LENGTH} characters, got {locale!r}")
-        params = {"user_id": user_id, "locale": locale, "now": _now(now)}
+        params = {"user_id": user_id, "locale": locale, "now": utc(now)}
         async with self._single.begin() as conn:
             await conn.execute(self._set_locale_stmt, params)
 

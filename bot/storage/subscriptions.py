@@ -7,19 +7,18 @@ telling us the user blocked the bot (``blocked_at``, which ends it too).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.core.interests import ID_PATTERN, is_interest_id
+from bot.core.times import utc
 from bot.storage.tables import LOCALE_MAX_LENGTH, UTCDateTime, subscriptions
-
-_INTEREST_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,8 @@ def encode_interests(interests: Sequence[str]) -> str:
     """``("a", "b")`` -> ``",a,b,"``; ``()`` -> ``""``. Raises ValueError for a bad id."""
     unique: list[str] = []
     for interest in interests:
-        if not _INTEREST_RE.match(interest):
-            raise ValueError(f"{interest!r} is not an interest id ([a-z0-9][a-z0-9_-]{{0,31}})")
+        if not is_interest_id(interest):
+            raise ValueError(f"{interest!r} is not an interest id ({ID_PATTERN})")
         if interest not in unique:
             unique.append(interest)
     return f",{','.join(unique)}," if unique else ""
@@ -69,14 +68,6 @@ def _subscription(row: Row[Any]) -> Subscription:
     )
 
 
-def _utc(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
-    return now.astimezone(UTC)
-
-
 class SubscriptionStore:
     """Subscription methods of :class:`bot.storage.Storage`."""
 
@@ -98,7 +89,7 @@ class SubscriptionStore:
         """
         _check_locale(locale)
         encoded = encode_interests(interests)
-        when = _utc(now)
+        when = utc(now)
         async with self._serial.begin() as conn:
             row = (
                 await conn.execute(
@@ -149,7 +140,7 @@ class SubscriptionStore:
                 subscriptions.c.unsubscribed_at.is_(None),
                 subscriptions.c.blocked_at.is_(None),
             )
-            .values(unsubscribed_at=_utc(now))
+            .values(unsubscribed_at=utc(now))
         )
         async with self._single.begin() as conn:
             result = await conn.execute(stmt)
@@ -182,7 +173,7 @@ class SubscriptionStore:
 
     async def mark_blocked(self, user_id: int, *, now: datetime | None = None) -> None:
         """The user blocked the bot: the subscription ends (blocked and unsubscribed)."""
-        when = bindparam("when", _utc(now), type_=UTCDateTime())
+        when = bindparam("when", utc(now), type_=UTCDateTime())
         stmt = (
             update(subscriptions)
             .where(subscriptions.c.user_id == user_id)

@@ -7,7 +7,7 @@ created. When a migration changes a table, update its definition here in the sam
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from bot.core.times import as_utc, utc
 
 #: Longest locale tag the bot stores (``zh_Hans`` is 7; BCP 47 tags rarely exceed 35).
 LOCALE_MAX_LENGTH = 35
@@ -44,18 +46,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("storage needs timezone-aware datetimes, got a naive one")
-        value = value.astimezone(UTC)
+        value = utc(value)  # refuses a naive datetime rather than guessing its zone
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         assert isinstance(value, datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return as_utc(value)
 
 
 metadata = MetaData()

@@ -16,7 +16,7 @@ from bot.testing.emulator import (
     Violation,
 )
 from bot.testing.methods import METHODS, SpecChecker
-from bot.testing.users import SimUser
+from bot.testing.sim_user import SimUser
 
 __all__ = [
     "METHODS",

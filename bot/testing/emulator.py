@@ -3,7 +3,7 @@
 python-telegram-bot is pointed at it with ``base_url`` (``Bot(token, base_url=emu.base_url)``),
 so the real request encoding, error mapping and retries are exercised. The emulator answers the
 way Telegram does, with Telegram's error descriptions, and keeps what a user would see: per
-private chat, the messages with edits applied. Simulated users (:mod:`bot.testing.users`) type
+private chat, the messages with edits applied. Simulated users (:mod:`bot.testing.sim_user`) type
 text and press buttons through long polling (``getUpdates``).
 
 Every request is checked against the emulator's own method table (:mod:`bot.testing.methods`)
@@ -32,14 +32,10 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from bot.telegram_html import (
-    MAX_CALLBACK_DATA_BYTES,
-    MAX_INLINE_BUTTONS,
-    TelegramHTMLError,
-    validate_message_text,
-)
+from bot.core.limits import MAX_CALLBACK_DATA_BYTES, MAX_INLINE_BUTTONS
+from bot.core.telegram_html import TelegramHTMLError, validate_message_text
 from bot.testing.methods import METHODS, MethodSpec, SpecChecker, decode_params
-from bot.testing.users import SimUser
+from bot.testing.sim_user import SimUser
 
 __all__ = [
     "BotAPIEmulator",

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from bot.app import BotApplication, build_application, create_runtime, load_content, running
 from bot.config import Settings
-from bot.context import Runtime
+from bot.core.content.bundle import load_content
 from bot.storage import open_storage
+from bot.telegram_side.context import BotApplication
+from bot.telegram_side.runtime import Runtime, create_runtime
+from bot.telegram_side.wiring import build_application, running
 from bot.testing.emulator import BotAPIEmulator
 
 
@@ -36,7 +38,7 @@ async def running_bot(
         app = build_application(
             settings, runtime, token=emulator.token, base_url=emulator.base_url
         )
-        async with running(app, runtime):
+        async with running(app):
             yield RunningBot(emulator, runtime, app)
     finally:
         await storage.close()

@@ -1,0 +1,77 @@
+"""Progress and report texts of a broadcast, in the admin's language (Telegram HTML)."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+
+from bot.core.i18n import Translator
+from bot.storage import BroadcastSummary
+
+
+def status_label(summary: BroadcastSummary, t: Translator) -> str:
+    labels = {
+        # TRANSLATORS: status of a broadcast: queued, waiting for its send time
+        "scheduled": t("scheduled"),
+        # TRANSLATORS: status of a broadcast: messages are going out now
+        "sending": t("sending"),
+        # TRANSLATORS: status of a broadcast: every recipient was tried
+        "done": t("finished"),
+        # TRANSLATORS: status of a broadcast: stopped by staff before the end
+        "cancelled": t("cancelled"),
+    }
+    return labels.get(summary.status, summary.status)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def counts_line(summary: BroadcastSummary, t: Translator) -> str:
+    return t("Sent {sent} · Blocked {blocked} · Failed {failed} · Remaining {remaining}").format(
+        sent=summary.sent,
+        blocked=summary.blocked,
+        failed=summary.failed,
+        remaining=summary.remaining,
+    )
+
+
+def format_progress(summary: BroadcastSummary, t: Translator) -> str:
+    """The progress message, edited in place while the broadcast sends; the report at the end."""
+    head = t("Broadcast #{id}: {status}").format(id=summary.id, status=status_label(summary, t))
+    lines = [f"<b>{html.escape(head)}</b>", html.escape(counts_line(summary, t))]
+    if summary.status == "scheduled":
+        lines.append(html.escape(t("Starts at {time}").format(time=format_time(summary.send_at))))
+    elif summary.status == "sending":
+        lines.append(
+            html.escape(
+                t("{done} of {total} done ({percent}%)").format(
+                    done=summary.settled,
+                    total=summary.total,
+                    percent=int(summary.progress * 100),
+                )
+            )
+        )
+        if summary.eta_seconds is not None:
+            lines.append(
+                html.escape(t("About {eta} left").format(eta=format_duration(summary.eta_seconds)))
+            )
+    else:
+        if summary.started_at is not None and summary.finished_at is not None:
+            took = (summary.finished_at - summary.started_at).total_seconds()
+            lines.append(html.escape(t("Took {duration}").format(duration=format_duration(took))))
+        if summary.failure_reasons:
+            lines.append(html.escape(t("Failure reasons:")))
+            lines += [
+                f"• {html.escape(reason)}: {count}" for reason, count in summary.failure_reasons
+            ]
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""`interventional-bot COMMAND` (= `python -m bot COMMAND`): the parser and the dispatch.
+
+Each command family lives in a module of its own (``run_bot`` is the wiring's ``serve``;
+``check_content``, ``demo_chat``, ``translators``, ``broadcast_commands``). They are imported
+only when their command runs, so ``check`` and ``i18n`` never load python-telegram-bot.
+Every setting is read through :class:`~bot.config.Settings`; a bad one, a bad argument or an
+unusable file or database is one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from bot.cli.logs import setup_logging
+from bot.config import ConfigError, Settings
+from bot.core.content.bundle import ContentError
+from bot.storage.errors import StorageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interventional-bot",
+        description="Telegram bot that teaches tumour patients about interventional therapy.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="run the bot (long polling; needs BOT_TOKEN)")
+    check = sub.add_parser("check", help="validate content and catalogs; exit 1 on any error")
+    check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    demo = sub.add_parser("demo", help="chat with the bot in this terminal, no token needed")
+    demo.add_argument("--lang", default=None, help="your language, e.g. en or zh_Hans")
+    _add_translator_commands(sub)
+    _add_broadcast_commands(sub)
+    return parser
+
+
+def _add_translator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`render` and `i18n status | mark-translated` (bot/cli/translators.py)."""
+    render = sub.add_parser("render", help="print a topic as Telegram shows it")
+    render.add_argument("topic", metavar="TOPIC", help="topic id, e.g. benign")
+    render.add_argument("--lang", default=None, help="locale, e.g. zh_Hans (default: en)")
+    render.add_argument("--page", type=int, default=None, help="only this page (1, 2, …)")
+    render.add_argument("--html", action="store_true", help="show the HTML as sent")
+    i18n = sub.add_parser("i18n", help="translation status and stale translations")
+    i18n_sub = i18n.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
+    status = i18n_sub.add_parser("status", help="per language: what is translated, stale, due")
+    status.add_argument("--locale", default=None, help="only this locale")
+    status.add_argument(
+        "--min-percent", type=float, default=0.0, help="exit 1 below this %% translated"
+    )
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument(
+        "--review-max-age-days", type=int, default=None, help="default: REVIEW_MAX_AGE_DAYS"
+    )
+    status.add_argument("--no-diff", action="store_true", help="do not show stale diffs")
+    mark = i18n_sub.add_parser(
+        "mark-translated", help="record that topics now follow the current English"
+    )
+    mark.add_argument("locale", metavar="LOCALE")
+    mark.add_argument("topics", metavar="TOPIC", nargs="*")
+    mark.add_argument("--all", action="store_true", help="every topic of LOCALE")
+
+
+def _add_broadcast_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`broadcast create | list | show | cancel | preview` (bot/cli/broadcast_commands.py)."""
+    broadcast = sub.add_parser("broadcast", help="queue, list, show, cancel or preview broadcasts")
+    actions = broadcast.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="validate a broadcast file and queue it")
+    create.add_argument("file", type=Path, help="the broadcast file (YAML, see README.md)")
+    actions.add_parser("list", help="recent broadcasts with their counts")
+    for action, text in (
+        ("show", "one broadcast: counts by state, failure reasons, progress"),
+        ("cancel", "stop a scheduled or sending broadcast"),
+        ("preview", "send it to one user in their language (needs BOT_TOKEN)"),
+    ):
+        one = actions.add_parser(action, help=text)
+        one.add_argument("id", type=int, metavar="ID")
+        if action == "preview":
+            one.add_argument("--to", type=int, required=True, metavar="USER_ID")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ConfigError, UsageError, ContentError) as exc:
+        print(f"interventional-bot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as exc:
+        print(f"interventional-bot: DATABASE_URL: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+# Each command's module is imported when it runs (see the module docstring).
+# (pyproject.toml lets this module import inside functions: PLC0415.)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command: str = args.command
+    settings = Settings.from_env(require_token=command == "run")
+    if command == "run":
+        setup_logging(settings.log_level_or("INFO"), settings.bot_token)
+        from bot.telegram_side.wiring import serve
+
+        asyncio.run(serve(settings))
+        return 0
+    setup_logging(settings.log_level_or("WARNING"), settings.bot_token)
+    if command == "check":
+        from bot.cli.check_content import check_command
+
+        return check_command(settings, sys.stdout, strict=args.strict)
+    if command in ("render", "i18n"):
+        from bot.cli import translators
+
+        return translators.dispatch(args, settings, sys.stdout)
+    if command == "demo":
+        from bot.cli.demo_chat import run_demo
+
+        return asyncio.run(run_demo(settings, args.lang))
+    if command == "broadcast":
+        from bot.cli import broadcast_commands
+
+        return asyncio.run(broadcast_commands.run(args, settings))
+    raise AssertionError(command)

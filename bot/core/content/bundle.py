@@ -1,0 +1,69 @@
+"""Everything the bot serves, loaded together: topic trees, catalogs and news interests.
+
+Used by ``run``, ``demo``, ``render``, ``broadcast create`` and the hot reload; none of them
+needs python-telegram-bot to read the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.core.content.loader import content_locales, load_library
+from bot.core.content.model import Library
+from bot.core.i18n import CatalogError, Catalogs, catalog_locales
+from bot.core.interests import Interests, load_interests
+
+
+class ContentError(Exception):
+    """The content or catalogs cannot be served; ``str()`` is one line."""
+
+
+@dataclass(frozen=True)
+class LoadedContent:
+    library: Library
+    catalogs: Catalogs
+    # The interests a subscriber can pick (content/interests.yaml; empty when absent).
+    interests: Interests = field(default_factory=Interests)
+
+    @property
+    def locales(self) -> list[str]:
+        return self.library.locales
+
+
+def served_locales(settings: Settings) -> list[str]:
+    """The locales that have both content and a catalog."""
+    return sorted(
+        set(content_locales(settings.content_dir)) & set(catalog_locales(settings.locales_dir))
+    )
+
+
+def load_content(settings: Settings) -> LoadedContent:
+    """Load the locales that have both content and a catalog; raise ContentError if unusable."""
+    locales = served_locales(settings)
+    if not locales:
+        raise ContentError(
+            f"no locale has both {settings.content_dir}/<locale>/ and "
+            f"{settings.locales_dir}/<locale>/LC_MESSAGES/messages.po"
+        )
+    if settings.default_locale not in locales:
+        raise ContentError(
+            f"DEFAULT_LOCALE: {settings.default_locale!r} has no content and catalog "
+            f"(available: {', '.join(locales)})"
+        )
+    result = load_library(settings.content_dir, locales)
+    if result.errors:
+        first = result.errors[0].format()
+        raise ContentError(
+            f"{len(result.errors)} content error(s), first: {first} "
+            "(run `interventional-bot check` for all)"
+        )
+    try:
+        catalogs = Catalogs.load(settings.locales_dir, locales)
+    except CatalogError as exc:
+        raise ContentError(str(exc)) from None
+    interests, problems = load_interests(settings.content_dir, locales, settings.default_locale)
+    interest_errors = [p for p in problems if p.severity == "error"]
+    if interest_errors:
+        raise ContentError(interest_errors[0].format())
+    return LoadedContent(result.library, catalogs, interests)

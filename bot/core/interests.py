@@ -1,0 +1,147 @@
+"""The interests a subscriber can pick for hospital news: data in ``content/interests.yaml``.
+
+The file lists stable ids (stored with each subscription and named in broadcast files) with a
+label per locale::
+
+    interests:
+      - id: treatments
+        labels:
+          en: New treatments
+          zh_Hans: 新疗法
+
+A new locale adds its labels here; a missing label falls back to the default locale's (and is
+reported as a warning). The file is optional: without it patients subscribe to everything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.core.content.problems import Problem
+from bot.core.content.yamlfile import read_yaml
+
+FILENAME = "interests.yaml"
+# Short, because an id travels in callback_data ("1:i:<id>") and in broadcast files.
+ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,31}"
+_ID_RE = re.compile(rf"^{ID_PATTERN}$")
+
+
+def is_interest_id(value: object) -> bool:
+    """``value`` is a well-formed interest id (the one pattern every layer checks)."""
+    return isinstance(value, str) and _ID_RE.match(value) is not None
+
+
+# More would not fit on one screen of toggles (and Telegram allows 100 buttons).
+MAX_INTERESTS = 20
+
+
+@dataclass(frozen=True)
+class Interest:
+    id: str
+    labels: Mapping[str, str]
+
+    def label(self, locale: str, default_locale: str = "en") -> str:
+        return self.labels.get(locale) or self.labels.get(default_locale) or self.id
+
+
+@dataclass(frozen=True)
+class Interests:
+    items: tuple[Interest, ...] = ()
+    default_locale: str = "en"
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.items)
+
+    def get(self, interest_id: str) -> Interest | None:
+        return next((i for i in self.items if i.id == interest_id), None)
+
+    def label(self, interest_id: str, locale: str) -> str:
+        interest = self.get(interest_id)
+        return interest.label(locale, self.default_locale) if interest else interest_id
+
+    def known(self, ids: Iterable[str]) -> tuple[str, ...]:
+        """``ids`` that this file still lists, in the file's order."""
+        wanted = set(ids)
+        return tuple(i for i in self.ids if i in wanted)
+
+
+def load_interests(
+    content_dir: Path, locales: Iterable[str], default_locale: str
+) -> tuple[Interests, list[Problem]]:
+    """Read ``content_dir/interests.yaml``; errors and warnings come back as problems."""
+    path = content_dir / FILENAME
+    if not path.is_file():
+        return Interests(default_locale=default_locale), []
+    parsed = read_yaml(path)
+    if isinstance(parsed, Problem):
+        return Interests(default_locale=default_locale), [parsed]
+    node = parsed.node
+    problems: list[Problem] = []
+
+    def problem(n: yaml.Node | None, message: str, severity: str = "error") -> None:
+        line = n.start_mark.line + 1 if n is not None else 1
+        problems.append(
+            Problem(path, line, message, "warning" if severity == "warning" else "error")
+        )
+
+    items_node = _mapping_value(node, "interests")
+    if not isinstance(items_node, yaml.SequenceNode):
+        problem(node, "expected `interests:` followed by a list of {id, labels}")
+        return Interests(default_locale=default_locale, path=path), problems
+    wanted = list(locales)
+    items: list[Interest] = []
+    for entry in items_node.value:
+        id_node = _mapping_value(entry, "id")
+        labels_node = _mapping_value(entry, "labels")
+        if not isinstance(id_node, yaml.ScalarNode) or not _ID_RE.match(id_node.value):
+            problem(
+                id_node or entry,
+                f"an interest needs an `id:` matching {ID_PATTERN} (a-z, 0-9, _-)",
+            )
+            continue
+        interest_id = id_node.value
+        if any(i.id == interest_id for i in items):
+            problem(id_node, f"duplicate interest id {interest_id!r}")
+            continue
+        labels: dict[str, str] = {}
+        if isinstance(labels_node, yaml.MappingNode):
+            for key, value in labels_node.value:
+                if isinstance(value, yaml.ScalarNode) and value.value.strip():
+                    labels[str(key.value)] = value.value.strip()
+                else:
+                    problem(value, f"label {key.value!r} of {interest_id!r} must be text")
+        else:
+            problem(entry, f"interest {interest_id!r} needs `labels:` with one label per locale")
+            continue
+        if default_locale not in labels:
+            problem(labels_node, f"interest {interest_id!r} has no {default_locale} label")
+            continue
+        for locale in wanted:
+            if locale not in labels:
+                problem(
+                    labels_node,
+                    f"interest {interest_id!r} has no {locale} label "
+                    f"(shows the {default_locale} one)",
+                    "warning",
+                )
+        items.append(Interest(interest_id, labels))
+    if len(items) > MAX_INTERESTS:
+        problem(items_node, f"at most {MAX_INTERESTS} interests fit on the screen")
+        items = items[:MAX_INTERESTS]
+    return Interests(tuple(items), default_locale, path), problems
+
+
+def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for k, v in node.value:
+        if isinstance(k, yaml.ScalarNode) and k.value == key:
+            return v  # type: ignore[no-any-return]
+    return None

@@ -1,0 +1,1 @@
+"""The Telegram side: wiring, the per-update context, handlers, transport, hot reload."""

@@ -1,0 +1,73 @@
+"""The per-update context (``.locale``, ``.t``, ``.renderer``) and the application type.
+
+Following PTB's ``contexttypesbot`` example: :class:`BotApplication` carries the typed
+:class:`~bot.telegram_side.runtime.Runtime`, and :class:`BotContext` exposes it with the
+locale resolved for this update (``handlers/prelude.py`` sets it before any handler runs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
+
+from bot.core.i18n import Translator
+from bot.core.render import Renderer
+from bot.telegram_side.runtime import Runtime
+
+
+class BotApplication(
+    Application[
+        ExtBot[None],
+        "BotContext",
+        dict[Any, Any],
+        dict[Any, Any],
+        dict[Any, Any],
+        JobQueue["BotContext"] | None,
+    ]
+):
+    """PTB's Application with the bot's :class:`Runtime` (``ApplicationBuilder.application_class``)."""
+
+    def __init__(self, *, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """PTB's context with the runtime, this update's renderer, ``.locale`` and ``.t``."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+        if not isinstance(application, BotApplication):
+            raise TypeError("BotContext needs a BotApplication (see telegram_side/wiring.py)")
+        self.runtime: Runtime = application.runtime
+        self._locale: str | None = None
+        # Whether the user is subscribed to news (the main menu's news button depends on it).
+        self.subscribed: bool = False
+        self._renderer: Renderer | None = None
+
+    @property
+    def renderer(self) -> Renderer:
+        """The content of this update: taken once from the runtime, then kept for the whole
+        update, so that a hot reload never shows a user half old, half new."""
+        if self._renderer is None:
+            self._renderer = self.runtime.renderer
+        return self._renderer
+
+    @property
+    def locale(self) -> str:
+        """The resolved locale of this update (the default locale before resolution)."""
+        return self._locale or self.runtime.settings.default_locale
+
+    @locale.setter
+    def locale(self, value: str) -> None:
+        self._locale = value
+
+    @property
+    def t(self) -> Translator:
+        return self.renderer.catalogs.get(self.locale)

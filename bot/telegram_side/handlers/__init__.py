@@ -1,0 +1,1 @@
+"""Thin handlers: decode the update, call the core, send through ``replies``."""

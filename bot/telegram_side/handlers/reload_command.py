@@ -1,0 +1,69 @@
+"""/reload for admins (Settings.admin_ids): reload content and catalogs, reply with the result.
+
+Anyone else gets exactly the answer to an unknown command, so the command stays invisible.
+"""
+
+from __future__ import annotations
+
+import html
+
+from telegram import Update
+
+from bot.config import Settings
+from bot.core.i18n import Translator
+from bot.core.render import Screen
+from bot.telegram_side.context import BotContext
+from bot.telegram_side.handlers import menu
+from bot.telegram_side.handlers.replies import send
+from bot.telegram_side.hot_reload import ReloadOutcome, problem_base, reload_content
+
+# Room for the problems in one Telegram message (4096), with the heading and the last line.
+_MAX_PROBLEM_CHARS = 3400
+_MAX_PROBLEMS = 25
+
+
+async def reload_command(update: Update, context: BotContext) -> None:
+    user = update.effective_user
+    message = update.effective_message
+    if user is None or user.id not in context.runtime.settings.admin_ids:
+        await menu.unknown_command(update, context)
+        return
+    if message is None:
+        return
+    outcome = await reload_content(context.bot, context.runtime, trigger="admin")
+    text = reply_text(outcome, context.t, context.runtime.settings)
+    await send(update, Screen(text, ()))
+
+
+def reply_text(outcome: ReloadOutcome, t: Translator, settings: Settings) -> str:
+    """The admin's reply: what was loaded, or every error with its file:line."""
+    if outcome.ok:
+        return html.escape(
+            t(
+                "Reloaded: {topics} topics in {locales}. The next screen shows the new content."
+            ).format(topics=outcome.topics, locales=", ".join(outcome.locales)),
+            quote=False,
+        )
+    base = problem_base(settings)
+    lines: list[str] = []
+    used = 0
+    for problem in outcome.errors[:_MAX_PROBLEMS]:
+        line = f"• {problem.location(base)}: {problem.message}"
+        if used + len(line) > _MAX_PROBLEM_CHARS:
+            break
+        lines.append(html.escape(line, quote=False))
+        used += len(line) + 1
+    rest = len(outcome.errors) - len(lines)
+    heading = t(
+        "Reload failed: the bot keeps serving the previous content. "
+        "Fix these problems, then send /reload again:"
+    )
+    parts = [f"<b>{html.escape(heading, quote=False)}</b>", "\n".join(lines)]
+    if rest:
+        more = t.ngettext(
+            "… and {count} more problem (run `interventional-bot check`).",
+            "… and {count} more problems (run `interventional-bot check`).",
+            rest,
+        )
+        parts.append(html.escape(more.format(count=rest), quote=False))
+    return "\n\n".join(parts)

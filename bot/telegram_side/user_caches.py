@@ -1,0 +1,101 @@
+"""What the bot remembers about users while it runs: saved language and subscription, cached.
+
+Every update needs the user's saved language, and the main menu's news button whether they are
+subscribed; reading both from the database on every press would put two queries on the
+patient's critical path. The first update of a user reads (and records first/last seen); later
+ones hit the cache. ``last_seen`` is refreshed in the background at most once per
+``touch_interval`` seconds. A language choice or a subscription change is written through
+before the bot answers, so it is never lost.
+
+Both caches are :class:`~bot.core.cache.BoundedCache`: at most ``maxsize`` users, each entry
+expiring after ``ttl`` seconds, so a change made by another process (the CLI) shows within
+that time and memory does not grow with the number of users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.core.cache import BoundedCache
+from bot.storage import DATABASE_ERRORS, Storage
+
+log = logging.getLogger(__name__)
+
+#: Users kept in each cache; the least recently seen go first.
+CACHE_USERS = 50_000
+
+
+class UserTracker:
+    """The saved language of each user (None until they choose one)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        touch_interval: float = 60.0,
+        ttl: float = 600.0,
+        maxsize: int = CACHE_USERS,
+    ) -> None:
+        self.storage = storage
+        self.touch_interval = touch_interval
+        # A one-tuple, so that "chose no language" (None) differs from "not cached".
+        self._cache: BoundedCache[int, tuple[str | None]] = BoundedCache(maxsize=maxsize, ttl=ttl)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def saved_locale(self, user_id: int) -> str | None:
+        """The user's saved language (None if they never chose); records that they were seen."""
+        cached = self._cache.get(user_id)
+        if cached is None:
+            record = await self.storage.touch_user(user_id)
+            self._cache.set(user_id, (record.locale,))
+            return record.locale
+        (locale,) = cached
+        if (self._cache.age(user_id) or 0.0) >= self.touch_interval:
+            self._cache.set(user_id, cached)
+            task = asyncio.create_task(self._touch(user_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return locale
+
+    async def set_locale(self, user_id: int, locale: str | None) -> None:
+        await self.storage.set_locale(user_id, locale)
+        self._cache.set(user_id, (locale,))
+
+    async def flush(self) -> None:
+        """Wait for background writes (at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _touch(self, user_id: int) -> None:
+        try:
+            await self.storage.touch_user(user_id)
+        except DATABASE_ERRORS as exc:  # a missed last_seen never breaks a menu
+            log.warning("event=touch_failed user_id=%s error=%s", user_id, type(exc).__name__)
+
+
+class SubscriberCache:
+    """Whether each user is subscribed, so the main menu's news button costs no query.
+
+    Kept up to date by the handlers (every change of a subscription made in the chat goes
+    through them). The delivery engine may mark a recipient blocked; such a user sees no menu
+    until they unblock the bot, and the unblock handler resets the entry.
+    """
+
+    def __init__(
+        self, storage: Storage, *, ttl: float = 600.0, maxsize: int = CACHE_USERS
+    ) -> None:
+        self.storage = storage
+        self._active: BoundedCache[int, bool] = BoundedCache(maxsize=maxsize, ttl=ttl)
+
+    async def is_subscribed(self, user_id: int) -> bool:
+        cached = self._active.get(user_id)
+        if cached is not None:
+            return cached
+        subscription = await self.storage.get_subscription(user_id)
+        active = subscription is not None and subscription.active
+        self._active.set(user_id, active)
+        return active
+
+    def set(self, user_id: int, active: bool) -> None:
+        self._active.set(user_id, active)

@@ -1,0 +1,164 @@
+"""build_application(): the one place handlers are registered, in order; and the run loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot.broadcast.engine import engine_for_application
+from bot.config import Settings
+from bot.core.content.bundle import load_content
+from bot.telegram_side.command_menu import set_commands
+from bot.telegram_side.context import BotApplication, BotContext
+from bot.telegram_side.handlers import (
+    broadcast_wizard,
+    menu,
+    news_optin,
+    prelude,
+    reload_command,
+)
+from bot.telegram_side.hot_reload import install_sighup
+from bot.telegram_side.runtime import Runtime, create_runtime
+from bot.telegram_side.transport import ObservedRequest
+
+log = logging.getLogger(__name__)
+
+
+def build_application(
+    settings: Settings,
+    runtime: Runtime,
+    *,
+    token: str | None = None,
+    base_url: str | None = None,
+    concurrent_updates: int = 256,
+) -> BotApplication:
+    defaults = Defaults(
+        parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+    )
+    builder = (
+        ApplicationBuilder()
+        .application_class(BotApplication, kwargs={"runtime": runtime})
+        .token(token or settings.bot_token or "")
+        .base_url(base_url or settings.api_base_url)
+        .defaults(defaults)
+        .context_types(ContextTypes(context=BotContext))
+        .concurrent_updates(concurrent_updates)
+        # PTB's default transport, wrapped so the broadcast engine sees interactive messages
+        # and gives them priority (telegram_side/transport.py).
+        .request(ObservedRequest(HTTPXRequest(connection_pool_size=256)))
+    )
+    app = builder.build()
+    assert isinstance(app, BotApplication)
+
+    # Group -1 runs first for every update: whether the user is subscribed to news (the main
+    # menu's news button says so) and the user's locale, into the context.
+    app.add_handler(TypeHandler(Update, prelude.prepare_update), group=-1)
+    # Group 0: exactly one of these answers an update; order matters within the group.
+    app.add_handler(CommandHandler("start", menu.start))
+    app.add_handler(CommandHandler("help", menu.show_help))
+    app.add_handler(CommandHandler("language", menu.language))
+    # News opt-in: /subscribe (and the menu's button), /unsubscribe and /stop end it.
+    app.add_handler(CommandHandler("subscribe", news_optin.subscribe_command))
+    app.add_handler(CommandHandler(["unsubscribe", "stop"], news_optin.unsubscribe_command))
+    # Admins only (filters.User on ADMIN_IDS; empty matches nobody): for anyone else these
+    # fall through to the unknown-command handler below, exactly like a command that does
+    # not exist. The wizard's /cancel, /skip and text input apply only to an admin whose
+    # draft is open, so an admin's ordinary text still reaches the menu handlers.
+    admins = filters.User(user_id=settings.admin_ids)
+    wizard = broadcast_wizard.BroadcastWizard()
+    app.add_handler(CommandHandler("broadcast", wizard.start, filters=admins))
+    app.add_handler(CommandHandler("broadcasts", broadcast_wizard.list_broadcasts, filters=admins))
+    app.add_handler(CommandHandler("cancel", wizard.cancel, filters=admins & wizard.active))
+    app.add_handler(CommandHandler("skip", wizard.skip, filters=admins & wizard.active))
+    app.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & admins & wizard.active, wizard.on_text)
+    )
+    # Buttons: the specific kinds first (each pattern decodes callback_data); menu.button
+    # takes every other press, including forged and out-of-date data. A non-admin pressing
+    # a forged wizard button gets menu.button's answer from wizard.on_button.
+    app.add_handler(
+        CallbackQueryHandler(
+            news_optin.unsubscribe_button, pattern=news_optin.is_unsubscribe_button
+        )
+    )
+    app.add_handler(
+        CallbackQueryHandler(news_optin.news_button, pattern=news_optin.is_news_button)
+    )
+    app.add_handler(
+        CallbackQueryHandler(wizard.on_button, pattern=broadcast_wizard.is_wizard_button)
+    )
+    app.add_handler(CallbackQueryHandler(menu.button))
+    # The user blocked (or unblocked) the bot: mark the subscription; never resubscribe.
+    app.add_handler(ChatMemberHandler(news_optin.member_status, ChatMemberHandler.MY_CHAT_MEMBER))
+    # /reload (admins only; others get the unknown-command answer): before the catch-all below.
+    app.add_handler(CommandHandler("reload", reload_command.reload_command))
+    # After the known commands: any other command, then any other text, gets a hint + menu.
+    app.add_handler(MessageHandler(filters.COMMAND, menu.unknown_command))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, menu.unknown_text))
+    app.add_error_handler(menu.on_error)
+    return app
+
+
+@asynccontextmanager
+async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
+    """Initialize, set the command menus and long-poll until the block exits."""
+    runtime = app.runtime
+    async with app:
+        await set_commands(app.bot, runtime.renderer, runtime.settings.default_locale)
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        log.info("event=polling_started locales=%s", ",".join(runtime.locales))
+        # Delivers queued broadcasts (from the CLI or an admin) while the bot runs.
+        engine = engine_for_application(
+            app.bot, runtime.storage, lambda: runtime.renderer.catalogs, runtime.settings
+        )
+        await engine.start()
+        runtime.engine = engine
+        try:
+            yield app
+        finally:
+            runtime.engine = None
+            await engine.stop()
+            await app.updater.stop()
+            await app.stop()
+            await runtime.users.flush()
+    log.info("event=stopped")
+
+
+async def serve(settings: Settings) -> None:
+    """`interventional-bot run`: long polling until SIGTERM or Ctrl-C."""
+    content = load_content(settings)
+    runtime = await create_runtime(settings, content)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        app = build_application(settings, runtime)
+        async with running(app):
+            remove_sighup = install_sighup(app.bot, runtime)  # `kill -HUP` reloads content
+            await stop.wait()
+            remove_sighup()
+            log.info("event=stopping")
+    finally:
+        await runtime.storage.close()
