@@ -44,8 +44,8 @@ from bot.config import PROJECT_ROOT
 from bot.core.i18n import Catalogs
 from bot.storage import Storage, open_storage
 from bot.storage.tables import subscriptions
-from bot.testing import BotAPIEmulator, RateLimits
 from bot.telegram_side.transport import AiohttpRequest
+from bot.testing import BotAPIEmulator, RateLimits
 
 TEXTS = {
     "en": "<b>Open day</b> on Saturday: meet our interventional radiologists.",
@@ -61,7 +61,7 @@ async def serve_emulator(limits: bool) -> None:
     """Run an emulator; commands on stdin, one JSON answer per line on stdout."""
     rate_limits = RateLimits() if limits else None
     async with BotAPIEmulator(rate_limits=rate_limits, spec_path=None) as emu:
-        emu.requests = _Discard()  # type: ignore[assignment] # keep no per-request records
+        emu.requests = _Discard()  # keep no per-request records
         print(json.dumps({"base_url": emu.base_url, "token": emu.token}), flush=True)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()

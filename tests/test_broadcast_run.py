@@ -145,6 +145,7 @@ async def test_running_bot_delivers_and_patients_menus_keep_priority(
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.1)
             engine = running.runtime.engine
+            assert engine is not None
             assert engine.pacer.interactive_slots >= 1  # the reply took a bulk slot
         bulk_after = [
             r

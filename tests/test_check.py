@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
+from bot.cli.main import main
 from bot.config import PROJECT_ROOT
 from bot.core.content.checks import run_checks
 from tests.conftest import make_settings

@@ -157,3 +157,35 @@ def test_the_core_limits_are_the_ones_ptb_publishes() -> None:
     assert limits.BULK_MESSAGES_PER_SECOND == tc.FloodLimit.MESSAGES_PER_SECOND
     assert limits.PER_CHAT_MESSAGES_PER_SECOND == tc.FloodLimit.MESSAGES_PER_SECOND_PER_CHAT
     assert limits.PAID_BROADCAST_MESSAGES_PER_SECOND == tc.FloodLimit.PAID_MESSAGES_PER_SECOND
+
+
+# A module or function above these sizes says why in its docstring, starting a sentence with
+# the marker ("Over 400 lines: …", "Over 60 lines: …").
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+MODULE_MARKER = "Over 400 lines:"
+FUNCTION_MARKER = "Over 60 lines:"
+
+
+def test_no_module_over_400_lines_without_a_reason_at_its_top() -> None:
+    found = []
+    for name, path in modules().items():
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if lines > MAX_MODULE_LINES and MODULE_MARKER not in doc:
+            found.append(f"{name}: {lines} lines")
+    assert found == []
+
+
+def test_no_function_over_60_lines_without_a_reason() -> None:
+    found = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            doc = ast.get_docstring(node) or ""
+            if length > MAX_FUNCTION_LINES and FUNCTION_MARKER not in doc:
+                found.append(f"{name}.{node.name}: {length} lines")
+    assert found == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.__main__ import main
+from bot.cli.main import main
 from bot.core.content.bundle import load_content
 from bot.core.content.checks import run_checks
 from bot.core.content.freshness import SNAPSHOT_DIR, source_hash

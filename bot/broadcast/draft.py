@@ -31,16 +31,32 @@ class BroadcastDraft:
     paid: bool = False
 
 
+Problems = list[tuple[str, str]]
+
+
 def draft_problems(
     draft: BroadcastDraft,
     *,
     available_locales: Sequence[str],
     default_locale: str,
     available_interests: Sequence[str] | None = None,
-) -> list[tuple[str, str]]:
+) -> Problems:
     """``[(field, message)]``; field is ``texts.<locale>``, ``texts``, ``locales``,
     ``interests`` or ``send_at`` (the broadcast file maps it to a line)."""
-    problems: list[tuple[str, str]] = []
+    problems = _text_problems(draft, available_locales)
+    problems += _audience_locale_problems(draft, available_locales)
+    problems += _interest_problems(draft, available_interests)
+    if draft.send_at is not None and (
+        draft.send_at.tzinfo is None or draft.send_at.utcoffset() is None
+    ):
+        problems.append(("send_at", "send_at needs a time zone, e.g. 2025-06-01T09:00:00+08:00"))
+    if default_locale not in available_locales:
+        problems.append(("texts", f"the default locale {default_locale} is not available"))
+    return problems
+
+
+def _text_problems(draft: BroadcastDraft, available_locales: Sequence[str]) -> Problems:
+    problems: Problems = []
     known = ", ".join(available_locales)
     if not draft.texts:
         problems.append(("texts", "no text: give at least one, per locale"))
@@ -49,13 +65,22 @@ def draft_problems(
         if locale not in available_locales:
             problems.append((where, f"unknown locale {locale!r} (available: {known})"))
         problems.extend((where, f"text for {locale}: {p}") for p in text_problems(text))
-    audience = available_locales if draft.locales is None else draft.locales
+    return problems
+
+
+def _audience_locale_problems(draft: BroadcastDraft, available_locales: Sequence[str]) -> Problems:
+    """Named locales exist, and every locale of the audience has a text."""
+    problems: Problems = []
+    known = ", ".join(available_locales)
     if draft.locales is not None:
         if not draft.locales:
             problems.append(("locales", "audience locales is empty (omit it to reach everyone)"))
-        for locale in draft.locales:
-            if locale not in available_locales:
-                problems.append(("locales", f"unknown locale {locale!r} (available: {known})"))
+        problems.extend(
+            ("locales", f"unknown locale {locale!r} (available: {known})")
+            for locale in draft.locales
+            if locale not in available_locales
+        )
+    audience = available_locales if draft.locales is None else draft.locales
     for locale in audience:
         if locale in available_locales and locale not in draft.texts:
             if draft.locales is None:
@@ -66,23 +91,25 @@ def draft_problems(
             else:
                 message = f"no text for {locale}, which the audience includes"
             problems.append(("texts", message))
-    if draft.interests is not None:
-        if not draft.interests:
-            problems.append(
-                ("interests", "audience interests is empty (omit it to reach every subscriber)")
-            )
-        for interest in draft.interests:
-            if not is_interest_id(interest):
-                problems.append(("interests", f"{interest!r} is not an interest id"))
-            elif available_interests is not None and interest not in available_interests:
-                choices = ", ".join(available_interests) or "none are defined"
-                problems.append(("interests", f"unknown interest {interest!r} ({choices})"))
-    if draft.send_at is not None and (
-        draft.send_at.tzinfo is None or draft.send_at.utcoffset() is None
-    ):
-        problems.append(("send_at", "send_at needs a time zone, e.g. 2025-06-01T09:00:00+08:00"))
-    if default_locale not in available_locales:
-        problems.append(("texts", f"the default locale {default_locale} is not available"))
+    return problems
+
+
+def _interest_problems(
+    draft: BroadcastDraft, available_interests: Sequence[str] | None
+) -> Problems:
+    if draft.interests is None:
+        return []
+    problems: Problems = []
+    if not draft.interests:
+        problems.append(
+            ("interests", "audience interests is empty (omit it to reach every subscriber)")
+        )
+    for interest in draft.interests:
+        if not is_interest_id(interest):
+            problems.append(("interests", f"{interest!r} is not an interest id"))
+        elif available_interests is not None and interest not in available_interests:
+            choices = ", ".join(available_interests) or "none are defined"
+            problems.append(("interests", f"unknown interest {interest!r} ({choices})"))
     return problems
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -50,61 +50,15 @@ def print_status_table(
     )
     out.write(header + "\n" + "-" * len(header) + "\n")
     for s in report.locales:
-        c = s.catalog
-        if s.is_source:
-            strings = f"{'source':>8} {'':>5} {'':>5} {'':>5}"
-            topics = f"{'source':>7} {len(s.topics):>7} {'':>5} {'':>8} {'':>7}"
-        else:
-            pct = f"{c.percent:.0f}%" if c.exists else "none"
-            strings = f"{pct:>8} {c.translated:>5} {c.fuzzy:>5} {c.untranslated:>5}"
-            topics = (
-                f"{s.topics_percent:>6.0f}% {len(s.ids('current')):>7} "
-                f"{len(s.ids('stale')):>5} {len(s.ids('unmarked')):>8} "
-                f"{len(s.ids('missing')):>7}"
-            )
-        out.write(f"{s.locale:<10} {strings}   {topics}   {len(s.review_due):>10}\n")
+        out.write(_table_row(s) + "\n")
     out.write(
         "\nstrings %: interface strings translated (fuzzy ones do not count); topics %: topics "
         "marked translated from the current English.\n"
     )
-    base = settings.content_dir.resolve().parent
-
-    def rel(path: Path | None) -> str:
-        if path is None:
-            return "-"
-        try:
-            return str(path.resolve().relative_to(base))
-        except ValueError:
-            return str(path)
-
+    rel = _relative_to(settings.content_dir.resolve().parent)
     for s in report.locales:
-        if not s.catalog.exists and not s.is_source:
-            out.write(
-                f"\n{s.locale}: no catalog {rel(po_path(settings.locales_dir, s.locale))} "
-                "(see TRANSLATING.md, adding a language)\n"
-            )
-        for item in s.topics:
-            if item.state == "missing":
-                out.write(f"\n{s.locale}: missing topic {item.topic_id!r}: {rel(item.path)}\n")
-        for item in s.topics:
-            if item.state == "stale":
-                out.write(
-                    f"\n{s.locale}: stale topic {item.topic_id!r} ({rel(item.path)}): the "
-                    f"{SOURCE_LOCALE} text changed since it was translated\n"
-                )
-                if diffs:
-                    for line in item.diff.splitlines():
-                        out.write(f"    {line}\n")
-        if unmarked := s.ids("unmarked"):
-            out.write(
-                f"\n{s.locale}: {len(unmarked)} topic(s) not marked translated yet: "
-                f"{', '.join(unmarked)}\n"
-            )
-        for topic in s.review_due:
-            out.write(
-                f"\n{s.locale}: review due for {topic.id!r} ({rel(topic.path)}): last reviewed "
-                f"{topic.reviewed}\n"
-            )
+        for line in _locale_details(s, settings, rel, diffs=diffs):
+            out.write(line + "\n")
     for note in report.notes:
         out.write(f"\nnote: {note}\n")
     failures = status_failures(report, min_percent)
@@ -113,6 +67,68 @@ def print_status_table(
         out.write(f"\ni18n status: FAILED: {why}\n")
     else:
         out.write("\ni18n status: OK\n")
+
+
+def _table_row(s: LocaleStatus) -> str:
+    c = s.catalog
+    if s.is_source:
+        strings = f"{'source':>8} {'':>5} {'':>5} {'':>5}"
+        topics = f"{'source':>7} {len(s.topics):>7} {'':>5} {'':>8} {'':>7}"
+    else:
+        pct = f"{c.percent:.0f}%" if c.exists else "none"
+        strings = f"{pct:>8} {c.translated:>5} {c.fuzzy:>5} {c.untranslated:>5}"
+        topics = (
+            f"{s.topics_percent:>6.0f}% {len(s.ids('current')):>7} "
+            f"{len(s.ids('stale')):>5} {len(s.ids('unmarked')):>8} "
+            f"{len(s.ids('missing')):>7}"
+        )
+    return f"{s.locale:<10} {strings}   {topics}   {len(s.review_due):>10}"
+
+
+def _relative_to(base: Path) -> Callable[[Path | None], str]:
+    def rel(path: Path | None) -> str:
+        if path is None:
+            return "-"
+        try:
+            return str(path.resolve().relative_to(base))
+        except ValueError:
+            return str(path)
+
+    return rel
+
+
+def _locale_details(
+    s: LocaleStatus, settings: Settings, rel: Callable[[Path | None], str], *, diffs: bool
+) -> list[str]:
+    """The lines under the table for one locale: what is missing, stale, unmarked, due."""
+    lines: list[str] = []
+    if not s.catalog.exists and not s.is_source:
+        catalog = rel(po_path(settings.locales_dir, s.locale))
+        lines.append(f"\n{s.locale}: no catalog {catalog} (see TRANSLATING.md, adding a language)")
+    lines += [
+        f"\n{s.locale}: missing topic {item.topic_id!r}: {rel(item.path)}"
+        for item in s.topics
+        if item.state == "missing"
+    ]
+    for item in s.topics:
+        if item.state == "stale":
+            lines.append(
+                f"\n{s.locale}: stale topic {item.topic_id!r} ({rel(item.path)}): the "
+                f"{SOURCE_LOCALE} text changed since it was translated"
+            )
+            if diffs:
+                lines += [f"    {line}" for line in item.diff.splitlines()]
+    if unmarked := s.ids("unmarked"):
+        lines.append(
+            f"\n{s.locale}: {len(unmarked)} topic(s) not marked translated yet: "
+            f"{', '.join(unmarked)}"
+        )
+    lines += [
+        f"\n{s.locale}: review due for {topic.id!r} ({rel(topic.path)}): last reviewed "
+        f"{topic.reviewed}"
+        for topic in s.review_due
+    ]
+    return lines
 
 
 def status_json(report: StatusReport, min_percent: float) -> dict[str, Any]:

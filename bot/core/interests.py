@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.core.content.problems import Problem
+from bot.core.content.problems import Problem, Severity
 from bot.core.content.yamlfile import read_yaml
 
 FILENAME = "interests.yaml"
@@ -82,60 +82,73 @@ def load_interests(
     parsed = read_yaml(path)
     if isinstance(parsed, Problem):
         return Interests(default_locale=default_locale), [parsed]
-    node = parsed.node
-    problems: list[Problem] = []
-
-    def problem(n: yaml.Node | None, message: str, severity: str = "error") -> None:
-        line = n.start_mark.line + 1 if n is not None else 1
-        problems.append(
-            Problem(path, line, message, "warning" if severity == "warning" else "error")
-        )
-
-    items_node = _mapping_value(node, "interests")
+    reader = _InterestsReader(path, list(locales), default_locale)
+    items_node = _mapping_value(parsed.node, "interests")
     if not isinstance(items_node, yaml.SequenceNode):
-        problem(node, "expected `interests:` followed by a list of {id, labels}")
-        return Interests(default_locale=default_locale, path=path), problems
-    wanted = list(locales)
+        reader.problem(parsed.node, "expected `interests:` followed by a list of {id, labels}")
+        return Interests(default_locale=default_locale, path=path), reader.problems
     items: list[Interest] = []
     for entry in items_node.value:
+        interest = reader.interest(entry, {i.id for i in items})
+        if interest is not None:
+            items.append(interest)
+    if len(items) > MAX_INTERESTS:
+        reader.problem(items_node, f"at most {MAX_INTERESTS} interests fit on the screen")
+        items = items[:MAX_INTERESTS]
+    return Interests(tuple(items), default_locale, path), reader.problems
+
+
+class _InterestsReader:
+    def __init__(self, path: Path, locales: list[str], default_locale: str) -> None:
+        self.path = path
+        self.locales = locales
+        self.default_locale = default_locale
+        self.problems: list[Problem] = []
+
+    def problem(self, node: yaml.Node | None, message: str, severity: str = "error") -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        level: Severity = "warning" if severity == "warning" else "error"
+        self.problems.append(Problem(self.path, line, message, level))
+
+    def interest(self, entry: yaml.Node, seen: set[str]) -> Interest | None:
+        """One ``{id, labels}`` entry, or None when it is unusable (reported)."""
         id_node = _mapping_value(entry, "id")
-        labels_node = _mapping_value(entry, "labels")
-        if not isinstance(id_node, yaml.ScalarNode) or not _ID_RE.match(id_node.value):
-            problem(
+        if not isinstance(id_node, yaml.ScalarNode) or not is_interest_id(id_node.value):
+            self.problem(
                 id_node or entry,
                 f"an interest needs an `id:` matching {ID_PATTERN} (a-z, 0-9, _-)",
             )
-            continue
+            return None
         interest_id = id_node.value
-        if any(i.id == interest_id for i in items):
-            problem(id_node, f"duplicate interest id {interest_id!r}")
-            continue
+        if interest_id in seen:
+            self.problem(id_node, f"duplicate interest id {interest_id!r}")
+            return None
+        labels_node = _mapping_value(entry, "labels")
+        if not isinstance(labels_node, yaml.MappingNode):
+            self.problem(
+                entry, f"interest {interest_id!r} needs `labels:` with one label per locale"
+            )
+            return None
         labels: dict[str, str] = {}
-        if isinstance(labels_node, yaml.MappingNode):
-            for key, value in labels_node.value:
-                if isinstance(value, yaml.ScalarNode) and value.value.strip():
-                    labels[str(key.value)] = value.value.strip()
-                else:
-                    problem(value, f"label {key.value!r} of {interest_id!r} must be text")
-        else:
-            problem(entry, f"interest {interest_id!r} needs `labels:` with one label per locale")
-            continue
-        if default_locale not in labels:
-            problem(labels_node, f"interest {interest_id!r} has no {default_locale} label")
-            continue
-        for locale in wanted:
+        for key, value in labels_node.value:
+            if isinstance(value, yaml.ScalarNode) and value.value.strip():
+                labels[str(key.value)] = value.value.strip()
+            else:
+                self.problem(value, f"label {key.value!r} of {interest_id!r} must be text")
+        if self.default_locale not in labels:
+            self.problem(
+                labels_node, f"interest {interest_id!r} has no {self.default_locale} label"
+            )
+            return None
+        for locale in self.locales:
             if locale not in labels:
-                problem(
+                self.problem(
                     labels_node,
                     f"interest {interest_id!r} has no {locale} label "
-                    f"(shows the {default_locale} one)",
+                    f"(shows the {self.default_locale} one)",
                     "warning",
                 )
-        items.append(Interest(interest_id, labels))
-    if len(items) > MAX_INTERESTS:
-        problem(items_node, f"at most {MAX_INTERESTS} interests fit on the screen")
-        items = items[:MAX_INTERESTS]
-    return Interests(tuple(items), default_locale, path), problems
+        return Interest(interest_id, labels)
 
 
 def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:

@@ -176,44 +176,35 @@ class Renderer:
                 + esc(t("Page {page} of {pages}").format(page=page + 1, pages=len(pages)))
                 + "</i>"
             )
-        rows: list[tuple[Button, ...]] = []
+        return Screen("\n\n".join(parts), self._topic_keyboard(locale, topic, page, len(pages)))
+
+    def _topic_keyboard(self, locale: str, topic: Topic, page: int, pages: int) -> Keyboard:
+        """Children, then Previous/Next, then Back and Home (Language on the main menu)."""
+        t = self.catalogs.get(locale)
         tree = self.library.trees[locale]
-        for child_id in topic.children:
-            child = tree.get(child_id)
-            if child is not None:
-                rows.append(
-                    (Button(child.label, callbacks.encode(callbacks.ShowTopic(child_id))),)
-                )
-        if len(pages) > 1:
+        rows: list[tuple[Button, ...]] = [
+            (Button(child.label, callbacks.encode(callbacks.ShowTopic(child.id))),)
+            for child in (tree.get(child_id) for child_id in topic.children)
+            if child is not None
+        ]
+        if pages > 1:
             paging: list[Button] = []
             if page > 0:
-                paging.append(
-                    Button(
-                        "◀ " + t("Previous"),
-                        callbacks.encode(callbacks.ShowTopic(topic_id, page - 1)),
-                    )
-                )
-            if page < len(pages) - 1:
-                paging.append(
-                    Button(
-                        t("Next") + " ▶", callbacks.encode(callbacks.ShowTopic(topic_id, page + 1))
-                    )
-                )
+                previous = callbacks.ShowTopic(topic.id, page - 1)
+                paging.append(Button("◀ " + t("Previous"), callbacks.encode(previous)))
+            if page < pages - 1:
+                following = callbacks.ShowTopic(topic.id, page + 1)
+                paging.append(Button(t("Next") + " ▶", callbacks.encode(following)))
             rows.append(tuple(paging))
-        if is_root:
+        if topic.id == ROOT_ID:
             rows.append(
                 (Button("🌐 " + t("Language"), callbacks.encode(callbacks.LanguageMenu())),)
             )
         else:
-            parent = tree.path_to(topic_id)[-2]
+            parent = tree.path_to(topic.id)[-2]
             back = callbacks.Home() if parent.id == ROOT_ID else callbacks.ShowTopic(parent.id)
-            rows.append(
-                (
-                    Button("⬅ " + t("Back"), callbacks.encode(back)),
-                    self._home_button(t),
-                )
-            )
-        return Screen("\n\n".join(parts), tuple(rows))
+            rows.append((Button("⬅ " + t("Back"), callbacks.encode(back)), self._home_button(t)))
+        return tuple(rows)
 
     def _home_button(self, t: Translator) -> Button:
         return Button("🏠 " + t("Home"), callbacks.encode(callbacks.Home()))

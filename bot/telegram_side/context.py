@@ -26,7 +26,10 @@ class BotApplication(
         JobQueue["BotContext"] | None,
     ]
 ):
-    """PTB's Application with the bot's :class:`Runtime` (``ApplicationBuilder.application_class``)."""
+    """PTB's Application carrying the bot's :class:`Runtime`.
+
+    Built with ``ApplicationBuilder.application_class`` (see telegram_side/wiring.py).
+    """
 
     def __init__(self, *, runtime: Runtime, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -50,6 +50,11 @@ def build_application(
     base_url: str | None = None,
     concurrent_updates: int = 256,
 ) -> BotApplication:
+    """The application with every handler registered, in order.
+
+    Over 60 lines: this is the one list of handlers (DESIGN.md: wiring in one place), read top
+    to bottom in the order PTB tries them, with a comment where order or group matters.
+    """
     defaults = Defaults(
         parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
     )

@@ -117,9 +117,15 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
 
 
 def check_tree(tree: ContentTree) -> list[Problem]:
-    problems: list[Problem] = []
     if ROOT_ID not in tree.topics:
-        return problems
+        return []
+    return _check_children(tree) + _check_reachable(tree)
+
+
+def _check_children(tree: ContentTree) -> list[Problem]:
+    """Every child exists, is not the home topic, and has one parent."""
+    problems: list[Problem] = []
+    parents: dict[str, str] = {}
     for topic in tree.topics.values():
         for child in topic.children:
             if child not in tree.topics:
@@ -128,7 +134,6 @@ def check_tree(tree: ContentTree) -> list[Problem]:
                 )
             elif child == ROOT_ID:
                 problems.append(_at(topic, "children", "the home topic cannot be a child"))
-    parents: dict[str, str] = {}
     for topic in tree.topics.values():
         for child in topic.children:
             if child in parents and child in tree.topics:
@@ -141,6 +146,12 @@ def check_tree(tree: ContentTree) -> list[Problem]:
                     )
                 )
             parents.setdefault(child, topic.id)
+    return problems
+
+
+def _check_reachable(tree: ContentTree) -> list[Problem]:
+    """Every topic is reachable from the main menu, within MAX_DEPTH taps."""
+    problems: list[Problem] = []
     reachable = {t.id for t in tree.walk()}
     for topic in tree.topics.values():
         if topic.id not in reachable:
@@ -203,51 +214,57 @@ def check_parity(library: Library, skip: Iterable[str] = ()) -> list[Problem]:
 def check_rendering(renderer: Renderer, tree: ContentTree) -> list[Problem]:
     """Every page of every topic, rendered as the bot sends it, obeys Telegram's rules."""
     problems: list[Problem] = []
-    loc = tree.locale
     for topic in tree.topics.values():
-        for paragraph in topic.body.split("\n\n"):
-            try:
-                parse_html(paragraph.strip())
-            except TelegramHTMLError as exc:
-                problems.append(
-                    _at(topic, "body", f"body HTML: {exc} (a paragraph must parse on its own)")
-                )
-                break
-        if topic.button and len(topic.button) > MAX_BUTTON_LABEL:
-            problems.append(
-                _at(topic, "button", f"button label longer than {MAX_BUTTON_LABEL} characters")
-            )
-        if not tree.path_to(topic.id):
-            continue
+        problems.extend(_check_source_html(topic))
+        if tree.path_to(topic.id):
+            problems.extend(_check_pages(renderer, tree.locale, topic))
+    return problems
+
+
+def _check_source_html(topic: Topic) -> list[Problem]:
+    problems: list[Problem] = []
+    for paragraph in topic.body.split("\n\n"):
         try:
-            pages = renderer.page_count(loc, topic.id)
-        except KeyError:
-            continue
-        for page in range(pages):
-            screen = renderer.topic(loc, topic.id, page)
-            where = f"page {page + 1} of {pages}"
-            try:
-                validate_message_text(screen.text, "HTML")
-            except TelegramHTMLError as exc:
-                problems.append(_at(topic, "body", f"{where} as sent to Telegram: {exc}"))
-            buttons = screen.buttons()
-            if len(buttons) > MAX_INLINE_BUTTONS:
-                problems.append(
-                    _at(
-                        topic,
-                        "children",
-                        f"{where}: {len(buttons)} buttons (Telegram allows {MAX_INLINE_BUTTONS})",
-                    )
+            parse_html(paragraph.strip())
+        except TelegramHTMLError as exc:
+            problems.append(
+                _at(topic, "body", f"body HTML: {exc} (a paragraph must parse on its own)")
+            )
+            break
+    if topic.button and len(topic.button) > MAX_BUTTON_LABEL:
+        problems.append(
+            _at(topic, "button", f"button label longer than {MAX_BUTTON_LABEL} characters")
+        )
+    return problems
+
+
+def _check_pages(renderer: Renderer, locale: str, topic: Topic) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        pages = renderer.page_count(locale, topic.id)
+    except KeyError:
+        return problems
+    for page in range(pages):
+        screen = renderer.topic(locale, topic.id, page)
+        where = f"page {page + 1} of {pages}"
+        try:
+            validate_message_text(screen.text, "HTML")
+        except TelegramHTMLError as exc:
+            problems.append(_at(topic, "body", f"{where} as sent to Telegram: {exc}"))
+        buttons = screen.buttons()
+        if len(buttons) > MAX_INLINE_BUTTONS:
+            problems.append(
+                _at(
+                    topic,
+                    "children",
+                    f"{where}: {len(buttons)} buttons (Telegram allows {MAX_INLINE_BUTTONS})",
                 )
-            for b in buttons:
-                if len(b.data.encode()) > MAX_CALLBACK_DATA_BYTES:
-                    problems.append(
-                        _at(
-                            topic,
-                            "id",
-                            f"callback_data {b.data!r} over {MAX_CALLBACK_DATA_BYTES} bytes",
-                        )
-                    )
+            )
+        problems.extend(
+            _at(topic, "id", f"callback_data {b.data!r} over {MAX_CALLBACK_DATA_BYTES} bytes")
+            for b in buttons
+            if len(b.data.encode()) > MAX_CALLBACK_DATA_BYTES
+        )
     return problems
 
 

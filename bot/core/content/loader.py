@@ -13,7 +13,7 @@ import yaml
 
 from bot.core.content.model import ROOT_ID, TOPIC_ID_PATTERN, ContentTree, Library, Topic
 from bot.core.content.problems import Problem
-from bot.core.content.yamlfile import read_yaml
+from bot.core.content.yamlfile import YamlFile, read_yaml
 
 _ID_RE = re.compile(rf"^{TOPIC_ID_PATTERN}$")
 REQUIRED_FIELDS = ("id", "title", "body", "reviewed", "source")
@@ -75,80 +75,103 @@ def load_topic(path: Path) -> tuple[Topic | None, list[Problem]]:
     parsed = read_yaml(path)
     if isinstance(parsed, Problem):
         return None, [parsed]
-    data, node, lines = parsed.data, parsed.node, parsed.lines
-
-    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+    if not isinstance(parsed.data, dict) or not isinstance(parsed.node, yaml.MappingNode):
         return None, [Problem(path, 1, "a topic file must be a mapping of fields (id: …)")]
-    problems: list[Problem] = []
+    return _TopicReader(path, parsed).read()
 
-    def err(field: str | None, message: str) -> None:
-        problems.append(Problem(path, lines.get(field or "", 1), message))
 
-    for name in REQUIRED_FIELDS:
-        if name not in data or data[name] is None or data[name] == "":
-            err(None, f"missing field {name!r}")
-    for name in data:
-        if name not in KNOWN_FIELDS:
-            err(str(name), f"unknown field {name!r} (known: {', '.join(sorted(KNOWN_FIELDS))})")
+class _TopicReader:
+    """Validates one topic file field by field; every problem names its line."""
 
-    topic_id = _str(data.get("id"))
-    if topic_id is not None and not _ID_RE.match(topic_id):
-        err("id", f"id {topic_id!r} must match {TOPIC_ID_PATTERN} (lowercase, digits, -)")
-    # A file whose id differs from its name still loads, so that a duplicate id is reported.
-    name_problem = (
-        Problem(
-            path, lines.get("id", 1), f"id {topic_id!r} differs from the file name {path.name!r}"
+    def __init__(self, path: Path, parsed: YamlFile) -> None:
+        self.path = path
+        self.data: dict[str, Any] = parsed.data
+        self.lines = parsed.lines
+        self.problems: list[Problem] = []
+
+    def err(self, field: str | None, message: str) -> None:
+        self.problems.append(Problem(self.path, self.lines.get(field or "", 1), message))
+
+    def read(self) -> tuple[Topic | None, list[Problem]]:
+        data = self.data
+        self.check_field_names()
+        topic_id = self.topic_id()
+        for name in ("title", "body", "source", "button", "translated_from"):
+            if name in data and data[name] is not None and not isinstance(data[name], str):
+                self.err(name, f"field {name!r} must be text, not {_kind(data[name])}")
+        reviewed = self.reviewed()
+        children = self.children()
+        contact = data.get("contact", False)
+        if not isinstance(contact, bool):
+            self.err("contact", "field 'contact' must be true or false")
+        # A file whose id differs from its name still loads, so that a duplicate id is reported.
+        renamed = (
+            [
+                Problem(
+                    self.path,
+                    self.lines.get("id", 1),
+                    f"id {topic_id!r} differs from the file name {self.path.name!r}",
+                )
+            ]
+            if topic_id is not None and topic_id != self.path.stem
+            else []
         )
-        if topic_id is not None and _ID_RE.match(topic_id) and topic_id != path.stem
-        else None
-    )
-
-    for name in ("title", "body", "source", "button", "translated_from"):
-        if name in data and data[name] is not None and not isinstance(data[name], str):
-            err(name, f"field {name!r} must be text, not {_kind(data[name])}")
-
-    reviewed = data.get("reviewed")
-    if reviewed is not None and not isinstance(reviewed, date):
-        err("reviewed", f"field 'reviewed' must be a date YYYY-MM-DD, not {reviewed!r}")
-        reviewed = None
-
-    children_raw = data.get("children") or []
-    children: list[str] = []
-    if not isinstance(children_raw, list):
-        err("children", "field 'children' must be a list of topic ids")
-    else:
-        for child in children_raw:
-            if not isinstance(child, str) or not _ID_RE.match(child):
-                err("children", f"child {child!r} is not a topic id")
-            elif child in children:
-                err("children", f"child {child!r} is listed twice")
-            else:
-                children.append(child)
-
-    contact = data.get("contact", False)
-    if not isinstance(contact, bool):
-        err("contact", "field 'contact' must be true or false")
-        contact = False
-
-    if problems:
-        return None, problems + ([name_problem] if name_problem else [])
-    assert topic_id is not None
-    return (
-        Topic(
+        if self.problems or topic_id is None:
+            return None, self.problems + renamed
+        topic = Topic(
             id=topic_id,
             title=str(data["title"]).strip(),
             body=str(data["body"]).strip(),
-            children=tuple(children),
+            children=children,
             button=(str(data["button"]).strip() or None) if data.get("button") else None,
-            reviewed=reviewed if isinstance(reviewed, date) else None,
+            reviewed=reviewed,
             source=str(data["source"]).strip(),
-            contact=contact,
+            contact=bool(contact),
             translated_from=_str(data.get("translated_from")),
-            path=path,
-            lines={k: v for k, v in lines.items() if "." not in k},
-        ),
-        [name_problem] if name_problem else [],
-    )
+            path=self.path,
+            lines={k: v for k, v in self.lines.items() if "." not in k},
+        )
+        return topic, renamed
+
+    def check_field_names(self) -> None:
+        for name in REQUIRED_FIELDS:
+            value = self.data.get(name)
+            if value is None or value == "":
+                self.err(None, f"missing field {name!r}")
+        for name in self.data:
+            if name not in KNOWN_FIELDS:
+                known = ", ".join(sorted(KNOWN_FIELDS))
+                self.err(str(name), f"unknown field {name!r} (known: {known})")
+
+    def topic_id(self) -> str | None:
+        """The id, when it is well formed."""
+        topic_id = _str(self.data.get("id"))
+        if topic_id is not None and not _ID_RE.match(topic_id):
+            self.err("id", f"id {topic_id!r} must match {TOPIC_ID_PATTERN} (lowercase, digits, -)")
+            return None
+        return topic_id
+
+    def reviewed(self) -> date | None:
+        reviewed = self.data.get("reviewed")
+        if reviewed is not None and not isinstance(reviewed, date):
+            self.err("reviewed", f"field 'reviewed' must be a date YYYY-MM-DD, not {reviewed!r}")
+            return None
+        return reviewed
+
+    def children(self) -> tuple[str, ...]:
+        raw = self.data.get("children") or []
+        if not isinstance(raw, list):
+            self.err("children", "field 'children' must be a list of topic ids")
+            return ()
+        children: list[str] = []
+        for child in raw:
+            if not isinstance(child, str) or not _ID_RE.match(child):
+                self.err("children", f"child {child!r} is not a topic id")
+            elif child in children:
+                self.err("children", f"child {child!r} is listed twice")
+            else:
+                children.append(child)
+        return tuple(children)
 
 
 def _str(value: Any) -> str | None:
