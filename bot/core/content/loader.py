@@ -11,14 +11,34 @@ from typing import Any
 
 import yaml
 
-from bot.core.content.model import ROOT_ID, TOPIC_ID_PATTERN, ContentTree, Library, Topic
+from bot.core.content.model import (
+    RESERVED_FILES,
+    ROOT_ID,
+    TOPIC_ID_PATTERN,
+    ContentTree,
+    GlossaryTerm,
+    Library,
+    Status,
+    Topic,
+)
 from bot.core.content.problems import Problem
 from bot.core.content.yamlfile import YamlFile, read_yaml
 
 _ID_RE = re.compile(rf"^{TOPIC_ID_PATTERN}$")
 REQUIRED_FIELDS = ("id", "title", "body", "reviewed", "source")
-# translated_from: written by `i18n mark-translated`, never by hand (see bot/content/freshness.py).
-OPTIONAL_FIELDS = ("children", "button", "contact", "translated_from")
+# translated_from: written by `i18n mark-translated`, never by hand (see freshness.py).
+OPTIONAL_FIELDS = (
+    "children",
+    "button",
+    "contact",
+    "translated_from",
+    "keywords",
+    "reviewed_by",
+    "status",
+    "terms",
+)
+STATUSES = ("published", "draft")
+MAX_KEYWORD_LENGTH = 60
 KNOWN_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 
 
@@ -57,6 +77,8 @@ def load_tree(directory: Path, locale: str) -> tuple[ContentTree, list[Problem]]
     problems: list[Problem] = []
     topics: dict[str, Topic] = {}
     for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
+        if path.stem in RESERVED_FILES:
+            continue  # not a topic (see model.RESERVED_FILES)
         topic, file_problems = load_topic(path)
         problems.extend(file_problems)
         if topic is None:
@@ -96,11 +118,14 @@ class _TopicReader:
         data = self.data
         self.check_field_names()
         topic_id = self.topic_id()
-        for name in ("title", "body", "source", "button", "translated_from"):
+        for name in ("title", "body", "source", "button", "translated_from", "reviewed_by"):
             if name in data and data[name] is not None and not isinstance(data[name], str):
                 self.err(name, f"field {name!r} must be text, not {_kind(data[name])}")
         reviewed = self.reviewed()
         children = self.children()
+        keywords = self.keywords()
+        status = self.status()
+        terms = self.terms()
         contact = data.get("contact", False)
         if not isinstance(contact, bool):
             self.err("contact", "field 'contact' must be true or false")
@@ -128,6 +153,10 @@ class _TopicReader:
             source=str(data["source"]).strip(),
             contact=bool(contact),
             translated_from=_str(data.get("translated_from")),
+            keywords=keywords,
+            reviewed_by=(_str(data.get("reviewed_by")) or "").strip() or None,
+            status=status,
+            terms=terms,
             path=self.path,
             lines={k: v for k, v in self.lines.items() if "." not in k},
         )
@@ -149,6 +178,9 @@ class _TopicReader:
         if topic_id is not None and not _ID_RE.match(topic_id):
             self.err("id", f"id {topic_id!r} must match {TOPIC_ID_PATTERN} (lowercase, digits, -)")
             return None
+        if topic_id in RESERVED_FILES:
+            self.err("id", f"id {topic_id!r} is reserved for content/<locale>/{topic_id}.yaml")
+            return None
         return topic_id
 
     def reviewed(self) -> date | None:
@@ -157,6 +189,68 @@ class _TopicReader:
             self.err("reviewed", f"field 'reviewed' must be a date YYYY-MM-DD, not {reviewed!r}")
             return None
         return reviewed
+
+    def keywords(self) -> tuple[str, ...]:
+        """Search words: a list of short, distinct texts (compared case-insensitively)."""
+        raw = self.data.get("keywords")
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.err("keywords", "field 'keywords' must be a list of words or phrases")
+            return ()
+        keywords: list[str] = []
+        seen: set[str] = set()
+        for item in raw:
+            word = item.strip() if isinstance(item, str) else ""
+            if not word:
+                self.err("keywords", f"keyword {item!r} must be a non-empty text")
+            elif len(word) > MAX_KEYWORD_LENGTH or "<" in word or "\n" in word:
+                self.err(
+                    "keywords",
+                    f"keyword {word[:20]!r}… must be one line of plain text, at most "
+                    f"{MAX_KEYWORD_LENGTH} characters",
+                )
+            elif word.casefold() in seen:
+                self.err("keywords", f"keyword {word!r} is listed twice")
+            else:
+                seen.add(word.casefold())
+                keywords.append(word)
+        return tuple(keywords)
+
+    def status(self) -> Status:
+        raw = self.data.get("status", "published")
+        if raw == "draft":
+            return "draft"
+        if raw != "published":
+            self.err("status", f"field 'status' must be one of {', '.join(STATUSES)}")
+        return "published"
+
+    def terms(self) -> tuple[GlossaryTerm, ...]:
+        """Glossary entries: ``- term: …`` with ``definition: …`` and optional ``aliases: […]``."""
+        raw = self.data.get("terms")
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.err("terms", "field 'terms' must be a list of {term, definition, aliases}")
+            return ()
+        terms: list[GlossaryTerm] = []
+        for entry in raw:
+            term = _str(entry.get("term")) if isinstance(entry, dict) else None
+            definition = _str(entry.get("definition")) if isinstance(entry, dict) else None
+            aliases = entry.get("aliases", []) if isinstance(entry, dict) else None
+            if not term or not term.strip() or not definition or not definition.strip():
+                self.err("terms", f"glossary entry {entry!r} needs `term:` and `definition:`")
+            elif not isinstance(aliases, list) or not all(
+                isinstance(a, str) and a.strip() for a in aliases
+            ):
+                self.err("terms", f"aliases of {term!r} must be a list of words")
+            else:
+                terms.append(
+                    GlossaryTerm(
+                        term.strip(), definition.strip(), tuple(a.strip() for a in aliases)
+                    )
+                )
+        return tuple(terms)
 
     def children(self) -> tuple[str, ...]:
         raw = self.data.get("children") or []

@@ -7,9 +7,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 ROOT_ID = "home"
 TOPIC_ID_PATTERN = r"[a-z0-9][a-z0-9-]{0,31}"
+#: Files in content/<locale>/ that are not topics: safety and privacy texts (content data that
+#: clinicians review like topics, read by their own loaders). No topic may use these ids.
+RESERVED_FILES = ("urgent", "privacy")
+
+Status = Literal["published", "draft"]
+
+
+@dataclass(frozen=True)
+class GlossaryTerm:
+    """One entry of a glossary topic: the term, other words for it, its plain explanation."""
+
+    term: str
+    definition: str  # Telegram HTML, one paragraph
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.term, *self.aliases)
 
 
 @dataclass(frozen=True)
@@ -24,6 +43,14 @@ class Topic:
     contact: bool = False
     # Hash of the source-locale text this translation was made from (`i18n mark-translated`).
     translated_from: str | None = None
+    # Lay words, synonyms and abbreviations a patient may type for this topic (search).
+    keywords: tuple[str, ...] = ()
+    # Who signed off the medical content (a role or a name), next to `reviewed` (the date).
+    reviewed_by: str | None = None
+    # A draft is validated by `check` but never served to patients.
+    status: Status = "published"
+    # Glossary topics: their terms, shown after the body (and findable from other screens).
+    terms: tuple[GlossaryTerm, ...] = ()
     path: Path | None = field(default=None, compare=False)
     # The line of each field in the file (from the loader's YAML node marks).
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
@@ -31,6 +58,10 @@ class Topic:
     def line(self, field_name: str) -> int | None:
         """The line of ``field_name`` in the topic's file (None when it has none)."""
         return self.lines.get(field_name)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == "draft"
 
     @property
     def label(self) -> str:
