@@ -1,4 +1,4 @@
-"""The emulator's own table of the Bot API methods the bot calls, and parameter decoding.
+"""The emulator's table of the Bot API methods the bot calls, and parameter decoding.
 
 Each parameter has a name, a type and a required flag, as in Telegram's documentation. Requests
 arrive with every value as a string (query string, form data: python-telegram-bot JSON-encodes
