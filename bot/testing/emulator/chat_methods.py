@@ -1,6 +1,4 @@
-"""Bot API methods on the bot and its chats: getMe, logOut, close, getChat, sendChatAction and
-setChatMenuButton.
-"""
+"""Bot API methods on the bot and its chats: getMe, getChat, sendChatAction, setChatMenuButton."""
 
 from __future__ import annotations
 
@@ -35,14 +33,6 @@ def get_me(world: TelegramWorld, params: Params) -> object:
         "can_connect_to_business": False,
         "has_main_web_app": False,
     }
-
-
-def log_out(world: TelegramWorld, params: Params) -> object:
-    return True
-
-
-def close(world: TelegramWorld, params: Params) -> object:
-    return True
 
 
 def get_chat(world: TelegramWorld, params: Params) -> object:
@@ -81,8 +71,6 @@ def set_chat_menu_button(world: TelegramWorld, params: Params) -> object:
 
 HANDLERS: dict[str, Handler] = {
     "getMe": get_me,
-    "logOut": log_out,
-    "close": close,
     "getChat": get_chat,
     "sendChatAction": send_chat_action,
     "setChatMenuButton": set_chat_menu_button,

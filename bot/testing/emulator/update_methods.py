@@ -1,4 +1,4 @@
-"""Bot API methods on updates: getUpdates (long polling), deleteWebhook, getWebhookInfo.
+"""Bot API methods on updates: getUpdates (long polling) and deleteWebhook.
 
 python-telegram-bot calls deleteWebhook before it starts polling; the emulator has no webhooks,
 so it only drops the pending updates when asked to.
@@ -26,10 +26,6 @@ async def get_updates(
     )
 
 
-def get_webhook_info(world: TelegramWorld, params: Params) -> object:
-    return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
-
-
 def delete_webhook(world: TelegramWorld, params: Params) -> object:
     if params.get("drop_pending_updates"):
         world.updates.clear()
@@ -37,7 +33,4 @@ def delete_webhook(world: TelegramWorld, params: Params) -> object:
 
 
 #: getUpdates is not here: it waits, so it is called on its own (see method_dispatch).
-HANDLERS: dict[str, Handler] = {
-    "deleteWebhook": delete_webhook,
-    "getWebhookInfo": get_webhook_info,
-}
+HANDLERS: dict[str, Handler] = {"deleteWebhook": delete_webhook}
