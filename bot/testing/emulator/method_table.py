@@ -1,4 +1,4 @@
-"""The emulator's own table of the Bot API methods the bot calls, and parameter decoding.
+"""The emulator's table of the Bot API methods the bot and its tests call; parameter decoding.
 
 Each parameter has a name, a type and a required flag, as in Telegram's documentation. Requests
 arrive with every value as a string (query string, form data: python-telegram-bot JSON-encodes
@@ -71,9 +71,6 @@ _TABLE = (
     _m("getMe"),
     _m("getUpdates", ("offset", _I), ("limit", _I), ("timeout", _I), ("allowed_updates", _A)),
     _m("deleteWebhook", ("drop_pending_updates", _B)),
-    _m("getWebhookInfo"),
-    _m("logOut"),
-    _m("close"),
     _m(
         "sendMessage",
         ("business_connection_id", _S),
