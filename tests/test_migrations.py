@@ -33,6 +33,7 @@ from tests.db_fixtures import (
     postgres_base_url,
     sqlite_url,
     with_schema,
+    write_revision,
 )
 from tests.legacy_schema import (
     broadcasts_v3,
@@ -393,3 +394,74 @@ async def test_handed_over_database_without_version_table_is_refused(storage_url
         match=r"^database records version 4 in schema_migrations but has no alembic_version",
     ):
         await open_storage(storage_url)
+
+
+# -- SQLite's table copies and foreign keys ------------------------------------------------------
+
+
+async def test_batch_alteration_of_a_parent_table_keeps_its_children(
+    storage: Storage, tmp_path: Path
+) -> None:
+    await storage.subscribe(1, locale="en", interests=(), now=T0)
+    await storage.subscribe(2, locale="en", interests=(), now=T0)
+    broadcast_id = await storage.create_broadcast(
+        texts={"en": "hi"},
+        locales=None,
+        interests=None,
+        send_at=None,
+        paid=False,
+        created_by=None,
+    )
+    before = await storage.recipient_states(broadcast_id)
+    assert len(before) == 2
+    # On SQLite this copies broadcasts into a new table and drops the old one; with foreign
+    # keys enforced, the drop would cascade to every recipient.
+    write_revision(
+        tmp_path / "versions",
+        revision="ba7c4000001a",
+        down_revision=head_revision(),
+        title="widen broadcasts status",
+        upgrade="""
+            with op.batch_alter_table("broadcasts") as batch_op:
+                batch_op.alter_column(
+                    "status", existing_type=sa.String(16), type_=sa.String(32),
+                    existing_nullable=False,
+                )
+        """,
+    )
+    assert await storage.apply_migrations([tmp_path / "versions"]) == "ba7c4000001a"
+    assert await storage.recipient_states(broadcast_id) == before
+    if storage.backend == "sqlite":
+        async with storage.engine.connect() as conn:
+            enforced = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
+        assert enforced == 1, "the pooled connection must get foreign keys back"
+
+
+async def test_revision_breaking_a_foreign_key_is_refused(
+    storage: Storage, tmp_path: Path
+) -> None:
+    write_revision(
+        tmp_path / "versions",
+        revision="0bad0f000001",
+        down_revision=head_revision(),
+        title="orphan recipient",
+        upgrade="""
+            op.execute(
+                "INSERT INTO broadcast_recipients (broadcast_id, user_id, locale, state, attempts)"
+                " VALUES (999, 1, 'en', 'pending', 0)"
+            )
+        """,
+    )
+    with pytest.raises(StorageSchemaError) as info:
+        await storage.apply_migrations([tmp_path / "versions"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.endswith("nothing was changed")
+    if storage.backend == "sqlite":  # enforcement is off while migrating, checked at the end
+        assert message.startswith("migrations 0bad0f000001 left 1 broken foreign key(s)")
+    else:  # enforced at once
+        assert message.startswith("migration 0bad0f000001 (orphan recipient) failed: ")
+    assert await storage.schema_version() == head_revision()
+    async with storage.engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM broadcast_recipients"))).scalar()
+    assert count == 0

@@ -19,7 +19,8 @@ Changing the schema:
 3. Review it. Autogenerate misses renames (it writes a drop and an add: rewrite them as
    ``alter_column(new_column_name=...)``), server defaults and data changes. Table changes
    are rendered in batch mode (``with op.batch_alter_table(...)``) because SQLite can alter
-   little: there Alembic copies the table into a new one and drops the old. Give new
+   little: there Alembic copies the table into a new one and drops the old, with foreign key
+   enforcement off during the migration and checked before commit (``runner.py``). Give new
    constraints names, or batch mode cannot drop them later. Never edit a revision that has
    shipped; add another.
 4. ``python -m bot.storage.migrations.dev check`` (and the storage tests) must report no

@@ -164,15 +164,23 @@ async def upgrade_to_head(
     """
     config = alembic_config(extra_versions)
     scripts = ScriptDirectory.from_config(config) if extra_versions else _package_scripts()
-    async with _process_lock(), engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(:cls, hashtext(:key))"),
-                {"cls": _PG_LOCK_CLASS, "key": schema or ""},
-            )
-            if schema is not None:
-                await conn.execute(CreateSchema(schema, if_not_exists=True))
-        return await conn.run_sync(_upgrade, config, scripts)
+    async with _process_lock(), engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await _sqlite_foreign_keys(conn, enabled=False)
+        try:
+            async with conn.begin():
+                if not sqlite:
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:cls, hashtext(:key))"),
+                        {"cls": _PG_LOCK_CLASS, "key": schema or ""},
+                    )
+                    if schema is not None:
+                        await conn.execute(CreateSchema(schema, if_not_exists=True))
+                return await conn.run_sync(_upgrade, config, scripts)
+        finally:
+            if sqlite:
+                await _sqlite_foreign_keys(conn, enabled=True)
 
 
 def _process_lock() -> asyncio.Lock:
@@ -181,6 +189,26 @@ def _process_lock() -> asyncio.Lock:
     if lock is None:
         lock = _process_locks[loop] = asyncio.Lock()
     return lock
+
+
+async def _sqlite_foreign_keys(conn: AsyncConnection, *, enabled: bool) -> None:
+    """Switch SQLite's foreign key enforcement for this connection.
+
+    Off while migrating, as SQLite's ALTER TABLE documentation and Alembic's batch mode require:
+    batch mode copies a table and drops the original, and with enforcement on, dropping
+    ``broadcasts`` would cascade to every row of ``broadcast_recipients``. The pragma is a
+    no-op inside a transaction, so it runs without BEGIN (``sqlite_begin="none"``).
+    """
+    await conn.execution_options(sqlite_begin="none")
+    try:
+        await conn.exec_driver_sql(f"PRAGMA foreign_keys = {'ON' if enabled else 'OFF'}")
+        await conn.commit()
+    except DBAPIError:
+        if enabled:
+            # A pooled connection must never serve the bot with enforcement off.
+            await conn.invalidate()
+        raise
+    await conn.execution_options(sqlite_begin="immediate")
 
 
 def _upgrade(conn: Connection, config: Config, scripts: ScriptDirectory) -> str:
@@ -217,6 +245,8 @@ def _upgrade(conn: Connection, config: Config, scripts: ScriptDirectory) -> str:
         raise StorageSchemaError(
             f"migration {failed.revision} ({_title(failed)}) failed: {reason}; nothing was changed"
         ) from exc
+    if conn.dialect.name == "sqlite":
+        _check_sqlite_foreign_keys(conn, pending)
     log.info(
         "event=storage_migrated from=%s to=%s revisions=%d", current or "empty", head, len(pending)
     )
@@ -226,6 +256,18 @@ def _upgrade(conn: Connection, config: Config, scripts: ScriptDirectory) -> str:
 def _title(script: Script) -> str:
     lines = script.doc.strip().splitlines()
     return lines[0] if lines else "no description"
+
+
+def _check_sqlite_foreign_keys(conn: Connection, revisions: Sequence[Script]) -> None:
+    """Enforcement was off while migrating: refuse to commit dangling references."""
+    rows = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if rows:
+        first = rows[0]._mapping  # columns: table, rowid, parent, fkid
+        names = ", ".join(script.revision for script in revisions)
+        raise StorageSchemaError(
+            f"migrations {names} left {len(rows)} broken foreign key(s), e.g. {first['table']} "
+            f"row {first['rowid']} refers to a missing {first['parent']} row; nothing was changed"
+        )
 
 
 def _legacy_version(conn: Connection) -> int | None:
