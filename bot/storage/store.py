@@ -28,8 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.times import utc
-from bot.storage.broadcasts import BroadcastStore
 from bot.storage.connection import create_engine_for, enable_sqlite_wal
+from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import StorageUnavailableError
 from bot.storage.migrations import current_revision, upgrade_to_head
 from bot.storage.subscriptions import SubscriptionStore
@@ -64,11 +64,11 @@ def _record(row: Row[Any]) -> UserRecord:
     )
 
 
-class Storage(SubscriptionStore, BroadcastStore):
+class Storage(SubscriptionStore, DeliveryStore):
     """An open database. Create with :func:`open_storage`; close with :meth:`close`.
 
-    Subscriptions (``subscriptions.py``) and broadcasts (``broadcasts.py``) add their methods
-    through the two base classes.
+    Subscriptions (``subscriptions.py``), broadcasts (``broadcasts.py``) and their delivery
+    (``deliveries.py``) add their methods through the base classes.
     """
 
     def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
