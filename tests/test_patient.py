@@ -334,6 +334,12 @@ async def test_words_on_this_page_open_and_come_back(
     await user.press("📖 Words on this page")
     await user.press("🏠 Home")
     assert "Hello, and welcome." in user.last_text()
+    # The main menu uses "tumours" too: its words come back to the menu as /start shows it.
+    menu = user.buttons()
+    await user.press("📖 Words on this page")
+    assert "Tumour — a lump or growth of abnormal cells." in user.last_text()
+    await user.press("⬅ Back")
+    assert user.buttons() == menu and ["🔔 Subscribe to news"] in menu
     assert len(user.bot_messages()) == 1
     assert emulator.errors == []
 
