@@ -6,13 +6,15 @@ whatever the CLI or an admin queued is delivered by the running bot, one broadca
 Pace. One send slot every ``1/rate`` seconds (:class:`~bot.broadcast.pacing.Pacer`; default
 30/s, ``BROADCAST_RATE``; paid broadcasts 1000/s with ``allow_paid_broadcast``), at most one
 message a second per chat. The interactive bot's own messages take slots too (reported by
-:class:`bot.telegram_side.transport.ObservedRequest`) and push bulk sends back, and broadcasts use their own
-``Bot`` and connection pool (:class:`bot.telegram_side.transport.AiohttpRequest`), so a patient's menu
-reply never queues behind bulk traffic. A 429 pauses bulk sends for its ``retry_after``.
+:class:`~bot.telegram_side.transport.ObservedRequest`) and push bulk sends back, and broadcasts
+use their own ``Bot`` and connection pool (:class:`~bot.telegram_side.transport.AiohttpRequest`),
+so a patient's menu reply never queues behind bulk traffic. A 429 pauses bulk sends for its
+``retry_after``.
 
-Outcomes. 403 -> ``blocked`` (and the subscription ends); 400 such as "chat not found" ->
-``failed`` with the reason; 5xx, timeouts and network errors -> retried after 1, 2, 4 … s
-(``backoff``), then ``failed`` with the reason after ``max_attempts`` tries.
+Outcomes. Decided by :func:`bot.broadcast.policy.decide`, a pure function of the answer: 403 ->
+``blocked`` (and the subscription ends); 400 such as "chat not found" -> ``failed`` with the
+reason; 5xx, timeouts and network errors -> retried after 1, 2, 4 … s (``backoff``), then
+``failed`` with the reason after ``max_attempts`` tries; 429 -> pause; 401 -> stop delivering.
 
 Crash safety. Recipients are *claimed* in small batches: marked ``sending`` in the database
 before any of their requests leaves; results are written in batches as they come. So at any
@@ -34,22 +36,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import (
-    BadRequest,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-)
+from telegram.error import RetryAfter, TelegramError
 from telegram.request import BaseRequest
 
 from bot.broadcast.draft import broadcast_screen
 from bot.broadcast.pacing import Pacer
+from bot.broadcast.policy import Decision, Delivered, Final, Pause, Retry, StopEngine, decide
 from bot.broadcast.progress import format_progress
 from bot.config import Settings
 from bot.core.cache import BoundedCache
@@ -203,7 +199,7 @@ class BroadcastEngine:
     def note_interactive(
         self, method: str, chat_id: int | None, status: int, retry_after: float | None
     ) -> None:
-        """Observer for the interactive bot's requests (see bot.telegram_side.transport.ObservedRequest)."""
+        """Observer for the interactive bot's requests (see ``transport.ObservedRequest``)."""
         if status == 429 and retry_after:
             self.pacer.pause(retry_after)
             self.paid_pacer.pause(retry_after)
@@ -375,12 +371,10 @@ class _Run:
             await asyncio.wait_for(self.settled.wait(), seconds)
 
     async def _send(self, recipient: Recipient) -> None:
+        """Send to one recipient, ask the policy what the answer means, act on it."""
         engine = self.engine
-        cfg = engine.config
-        stats = engine.stats
-        attempts = recipient.attempts + 1
         screen = engine.message(self.texts, recipient.locale)
-        outcome: Outcome
+        result: Delivered | Exception
         try:
             await engine.wait_for_chat(recipient.user_id)
             message = await engine.bot.send_message(
@@ -391,48 +385,55 @@ class _Run:
                 reply_markup=to_markup(screen.keyboard),
                 allow_paid_broadcast=True if self.paid else None,
             )
-            outcome = Outcome(recipient.user_id, "sent", attempts, message_id=message.message_id)
-            stats.sent += 1
-        except RetryAfter as exc:
-            seconds = retry_after_seconds(exc)
-            self.pacer.pause(seconds)
-            stats.rate_limited += 1
-            log.warning("event=broadcast_429 broadcast_id=%d retry_after=%g", self.id, seconds)
-            outcome = Outcome(
-                recipient.user_id,
-                "pending",
-                recipient.attempts,
-                retry_at=datetime.now(UTC) + timedelta(seconds=seconds),
-            )
-        except Forbidden as exc:
-            outcome = Outcome(recipient.user_id, "blocked", attempts, reason=exc.message)
-            stats.blocked += 1
-        except InvalidToken as exc:
-            log.error("event=broadcast_paused broadcast_id=%d reason=%r", self.id, exc.message)
-            self.fatal = True
-            outcome = Outcome(recipient.user_id, "pending", recipient.attempts)
-        except BadRequest as exc:
-            outcome = Outcome(recipient.user_id, "failed", attempts, reason=exc.message)
-            stats.failed += 1
-        except Exception as exc:  # 5xx, timeouts, network errors; anything unforeseen
-            reason = exc.message if isinstance(exc, TelegramError) else type(exc).__name__
-            retriable = isinstance(exc, NetworkError) or not isinstance(exc, TelegramError)
-            if retriable and attempts < cfg.max_attempts:
-                delay = max(cfg.backoff * 2 ** (attempts - 1), 0.0)
-                outcome = Outcome(
-                    recipient.user_id,
-                    "pending",
-                    attempts,
-                    reason=reason,
-                    retry_at=datetime.now(UTC) + timedelta(seconds=delay),
-                )
-                stats.retried += 1
-            else:
-                outcome = Outcome(recipient.user_id, "failed", attempts, reason=reason)
-                stats.failed += 1
-        self.results.append(outcome)
+            result = Delivered(message.message_id)
+        except Exception as exc:  # whatever it was, the policy says what it means
+            result = exc
+        decision = decide(
+            result, attempts=recipient.attempts, config=engine.config, now=datetime.now(UTC)
+        )
+        self.results.append(self._act(recipient.user_id, decision))
         if len(self.results) >= 200:
             self.settled.set()
+
+    def _act(self, user_id: int, decision: Decision) -> Outcome:
+        """Count and log ``decision``, pause or stop if it says so; the outcome to store."""
+        stats = self.engine.stats
+        match decision:
+            case Final(state="sent"):
+                stats.sent += 1
+            case Final(state="blocked"):
+                stats.blocked += 1
+            case Final():
+                stats.failed += 1
+            case Retry():
+                stats.retried += 1
+                return Outcome(
+                    user_id,
+                    "pending",
+                    decision.attempts,
+                    reason=decision.reason,
+                    retry_at=decision.retry_at,
+                )
+            case Pause():
+                self.pacer.pause(decision.seconds)
+                stats.rate_limited += 1
+                log.warning(
+                    "event=broadcast_429 broadcast_id=%d retry_after=%g", self.id, decision.seconds
+                )
+                return Outcome(user_id, "pending", decision.attempts, retry_at=decision.retry_at)
+            case StopEngine():
+                log.error(
+                    "event=broadcast_paused broadcast_id=%d reason=%r", self.id, decision.reason
+                )
+                self.fatal = True
+                return Outcome(user_id, "pending", decision.attempts)
+        return Outcome(
+            user_id,
+            decision.state,
+            decision.attempts,
+            message_id=decision.message_id,
+            reason=decision.reason,
+        )
 
     async def _flusher(self) -> None:
         interval = self.engine.config.flush_interval
