@@ -23,7 +23,6 @@ from bot.broadcast.engine import (
     in_flight_bound,
 )
 from bot.broadcast.file import load_broadcast_file
-from bot.broadcast.pacing import Pacer
 from bot.config import PROJECT_ROOT
 from bot.core.i18n import Catalogs
 from bot.core.telegram_html import parse_html
@@ -197,26 +196,6 @@ def test_example_broadcast_file_is_valid() -> None:
     )
     assert problems == [] and draft is not None
     assert draft.send_at is not None and draft.send_at.utcoffset() == timedelta(hours=8)
-
-
-# -- pacing -------------------------------------------------------------------------------------
-
-
-async def test_pacer_gives_interactive_messages_priority_and_honours_pauses() -> None:
-    now = [100.0]
-    pacer = Pacer(10.0, clock=lambda: now[0])
-    assert await pacer.acquire()  # slot at 100.0
-    pacer.take_now()  # an interactive reply takes the next slot (100.1) without waiting
-    pacer.take_now()
-    # The next bulk slot is 100.3: within max_wait from 100.0 it is not granted.
-    assert not await pacer.acquire(max_wait=0.25)
-    now[0] = 100.3
-    assert await pacer.acquire(max_wait=0.0)
-    pacer.pause(5)
-    now[0] = 101.0
-    assert not await pacer.acquire(max_wait=1.0)  # paused until 105.3
-    now[0] = 105.4
-    assert await pacer.acquire(max_wait=0.0)
 
 
 # -- delivery through the emulator ------------------------------------------------------------

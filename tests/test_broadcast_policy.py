@@ -1,4 +1,4 @@
-"""The delivery engine's decisions, without a network, a database or the wall clock.
+"""The delivery engine's decisions and clock, without a network, a database or the wall clock.
 
 The errors in the table are the ones python-telegram-bot raises: each HTTP answer goes through
 PTB's own error mapping (``BaseRequest.post``), so a 502 is the ``NetworkError`` PTB makes of
@@ -7,7 +7,9 @@ it, not one written by hand.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,9 @@ from telegram.error import (
 from telegram.request import BaseRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.broadcast.engine import EngineConfig
+from bot.broadcast.clock import SystemClock, wait_event
+from bot.broadcast.engine import BroadcastEngine, EngineConfig
+from bot.broadcast.pacing import Pacer
 from bot.broadcast.policy import (
     Decision,
     Delivered,
@@ -38,6 +42,9 @@ from bot.broadcast.policy import (
     failure_reason,
     retry_schedule,
 )
+from bot.config import PROJECT_ROOT
+from bot.core.i18n import Catalogs
+from tests.clocks import FastClock, SteppedClock
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 CONFIG = EngineConfig()  # production: 4 tries, 1 s before the first retry
@@ -290,3 +297,154 @@ def test_failure_reason() -> None:
     assert failure_reason(TelegramError("")) == "TelegramError"  # no description: the type
     assert failure_reason(ValueError("a secret token in a message")) == "ValueError"
     assert len(failure_reason(NetworkError("y" * 1000))) == 200
+
+
+# -- clocks -------------------------------------------------------------------------------------
+
+
+async def test_system_clock() -> None:
+    clock = SystemClock()
+    now = clock.now()
+    assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
+    before = clock.monotonic()
+    await clock.sleep(0.01)
+    assert clock.monotonic() - before >= 0.009
+    event = asyncio.Event()
+    assert not await wait_event(clock, event, 0.01)
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await wait_event(clock, event, 5)
+
+
+async def test_stepped_clock_sleeps_take_no_time() -> None:
+    clock = SteppedClock()
+    began = time.monotonic()
+    await clock.sleep(3600)
+    assert clock.monotonic() == 4600.0 and clock.now() == NOW + timedelta(hours=1)
+    event = asyncio.Event()
+    assert not await wait_event(clock, event, 30)  # times out at once, 30 s later
+    assert clock.monotonic() == 4630.0
+    event.set()
+    assert await wait_event(clock, event, 30)
+    assert clock.monotonic() == 4630.0
+    assert time.monotonic() - began < 1
+
+
+async def test_fast_clock_runs_fast_and_jumps() -> None:
+    clock = FastClock(speed=100)
+    began, virtual = time.monotonic(), clock.monotonic()
+    await clock.sleep(2.0)  # 20 ms of wall clock
+    assert clock.monotonic() - virtual >= 2.0
+    assert time.monotonic() - began < 1.0
+
+    sleeper = asyncio.create_task(clock.sleep(3600))
+    await asyncio.sleep(0.01)
+    assert not sleeper.done()
+    start = clock.now()
+    clock.advance(3600)
+    await asyncio.wait_for(sleeper, 1.0)  # woken by the jump, not by an hour
+    assert clock.now() - start >= timedelta(hours=1)
+
+    event = asyncio.Event()
+    waiting = asyncio.create_task(wait_event(clock, event, 600))
+    await asyncio.sleep(0.01)
+    clock.advance(600)
+    assert await asyncio.wait_for(waiting, 1.0) is False
+
+
+# -- pace and per-chat spacing on the clock -----------------------------------------------------
+
+
+async def test_pacer_gives_interactive_messages_priority_and_honours_pauses() -> None:
+    clock = SteppedClock(monotonic=100.0)
+    pacer = Pacer(10.0, clock=clock)
+    assert await pacer.acquire()  # slot at 100.0, no wait
+    assert clock.sleeps == []
+    pacer.take_now()  # an interactive reply takes the next slot (100.1) without waiting
+    pacer.take_now()  # and another (100.2)
+    # The next bulk slot is 100.3: within max_wait from 100.0 it is not granted.
+    assert not await pacer.acquire(max_wait=0.25)
+    assert clock.monotonic() == pytest.approx(100.25)
+    assert await pacer.acquire(max_wait=0.25)  # 100.3, after a 0.05 s wait
+    assert clock.monotonic() == pytest.approx(100.3)
+    assert await pacer.acquire()  # the pace: 100.4
+    assert clock.monotonic() == pytest.approx(100.4)
+    pacer.pause(5)
+    assert pacer.paused_for == pytest.approx(5)
+    assert not await pacer.acquire(max_wait=1.0)  # paused until 105.4
+    assert clock.monotonic() == pytest.approx(101.4)
+    assert await pacer.acquire(max_wait=5.0)
+    assert clock.monotonic() == pytest.approx(105.4)
+    assert pacer.pauses == 1 and pacer.interactive_slots == 2
+
+
+async def test_a_pause_during_the_wait_voids_the_slot() -> None:
+    clock = SteppedClock(monotonic=0.0)
+    pacer = Pacer(1.0, clock=clock)
+    assert await pacer.acquire()
+    real_sleep = clock.sleep
+
+    async def sleep_and_get_a_429(seconds: float) -> None:
+        await real_sleep(seconds)
+        if len(clock.sleeps) == 1:
+            pacer.pause(10)  # another send's 429 arrives while this one waits for its slot
+
+    clock.sleep = sleep_and_get_a_429  # type: ignore[method-assign]
+    assert await pacer.acquire(max_wait=20)
+    assert clock.monotonic() == pytest.approx(11.0)  # not at 1.0: after the pause
+
+
+def engine_on(clock: SteppedClock, **config: Any) -> BroadcastEngine:
+    """An engine that is never started: its per-chat spacing and waits, on ``clock``."""
+    return BroadcastEngine(
+        None,  # type: ignore[arg-type]  # no storage: nothing here reaches it
+        Catalogs.load(PROJECT_ROOT / "locales", ["en"]),
+        token="1:x",
+        base_url="http://127.0.0.1:9/bot",
+        default_locale="en",
+        config=EngineConfig(**config),
+        clock=clock,
+    )
+
+
+async def test_one_message_a_second_per_chat_bulk_or_interactive() -> None:
+    clock = SteppedClock(monotonic=50.0)
+    engine = engine_on(clock)
+    await engine.wait_for_chat(1)
+    await engine.wait_for_chat(2)  # another chat: no wait
+    assert clock.sleeps == []
+    await engine.wait_for_chat(1)
+    assert clock.sleeps == [1.0]
+    clock.advance(0.4)
+    engine.note_interactive("sendMessage", 3, 200, None)  # the bot answered chat 3
+    engine.note_interactive("answerCallbackQuery", 4, 200, None)  # not a message
+    clock.advance(0.25)
+    await engine.wait_for_chat(3)
+    assert clock.sleeps[-1] == pytest.approx(0.75)
+    await engine.wait_for_chat(4)
+    assert len(clock.sleeps) == 2
+    clock.advance(5)
+    await engine.wait_for_chat(1)  # long enough ago
+    assert len(clock.sleeps) == 2
+    assert engine.pacer.interactive_slots == 1
+
+
+async def test_an_interactive_429_pauses_both_paces() -> None:
+    clock = SteppedClock()
+    engine = engine_on(clock)
+    engine.note_interactive("sendMessage", 3, 429, 7.0)
+    assert engine.pacer.paused_for == 7.0 and engine.paid_pacer.paused_for == 7.0
+
+
+async def test_idle_waits_on_the_clock_and_wakes_early() -> None:
+    clock = SteppedClock()
+    engine = engine_on(clock)
+    assert not engine.stopping and engine.delivering is None
+    await engine.idle(30)
+    assert clock.sleeps == [30]
+
+    fast = FastClock(speed=1)
+    engine = engine_on(fast)  # type: ignore[arg-type]
+    idling = asyncio.create_task(engine.idle(600))
+    await asyncio.sleep(0.01)
+    engine.wake()
+    await asyncio.wait_for(idling, 1.0)

@@ -16,6 +16,10 @@ Outcomes. Decided by :func:`bot.broadcast.policy.decide`, a pure function of the
 reason; 5xx, timeouts and network errors -> retried after 1, 2, 4 … s (``backoff``), then
 ``failed`` with the reason after ``max_attempts`` tries; 429 -> pause; 401 -> stop delivering.
 
+Time. Every wait and timestamp (pace, per-chat spacing, backoff and ``retry_at``, ``send_at``,
+progress interval, polling) goes through the engine's :class:`~bot.broadcast.clock.Clock`: the
+wall clock in production, a faster or jumping one in tests.
+
 Crash safety. Recipients are *claimed* in small batches: marked ``sending`` in the database
 before any of their requests leaves; results are written in batches as they come. So at any
 moment at most ``window`` recipients are ``sending`` (:func:`in_flight_bound`). After a crash
@@ -32,17 +36,16 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import RetryAfter, TelegramError
 from telegram.request import BaseRequest
 
+from bot.broadcast.clock import Clock, SystemClock, wait_event
 from bot.broadcast.draft import broadcast_screen
 from bot.broadcast.pacing import Pacer
 from bot.broadcast.policy import Decision, Delivered, Final, Pause, Retry, StopEngine, decide
@@ -116,6 +119,7 @@ class EngineStats:
     retried: int = 0
     rate_limited: int = 0  # 429 answers to bulk sends
     progress_edits: int = 0
+    polls: int = 0  # times the engine looked for a due broadcast
     resumed_in_doubt: int = 0
     broadcasts_done: list[int] = field(default_factory=list)
 
@@ -133,12 +137,14 @@ class BroadcastEngine:
         default_locale: str,
         config: EngineConfig | None = None,
         request: BaseRequest | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.storage = storage
         # A callable follows content reloads (SIGHUP, /reload swap runtime.renderer).
         self._catalogs = catalogs
         self.default_locale = default_locale
         self.config = config or EngineConfig()
+        self.clock: Clock = clock or SystemClock()
         cfg = self.config
         pool = min(128, max(8, in_flight_bound(max(cfg.rate, cfg.paid_rate))))
         self.bot = Bot(
@@ -154,16 +160,17 @@ class BroadcastEngine:
             ),
             get_updates_request=AiohttpRequest(connection_pool_size=1),
         )
-        self.pacer = Pacer(cfg.rate)
-        self.paid_pacer = Pacer(cfg.paid_rate)
+        self.pacer = Pacer(cfg.rate, clock=self.clock)
+        self.paid_pacer = Pacer(cfg.paid_rate, clock=self.clock)
         self.stats = EngineStats()
         # When each chat last got a message (bulk or interactive), for the 1 msg/s per chat.
         self._chat_last: BoundedCache[int, float] = BoundedCache(
-            maxsize=20_000, ttl=max(cfg.per_chat_interval, 0.001)
+            maxsize=20_000, ttl=max(cfg.per_chat_interval, 0.001), clock=self.clock.monotonic
         )
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._delivering: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -182,6 +189,7 @@ class BroadcastEngine:
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
+            # A bound on real I/O (requests in flight, the last writes): on the wall clock.
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), self.config.request_timeout + 5)
             except TimeoutError:
@@ -196,6 +204,21 @@ class BroadcastEngine:
         """Look for due broadcasts now (e.g. right after one was queued in this process)."""
         self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        """``stop()`` was called: runs stop claiming recipients and end."""
+        return self._stopping.is_set()
+
+    @property
+    def delivering(self) -> int | None:
+        """The id of the broadcast being delivered now, None when idle."""
+        return self._delivering
+
+    async def idle(self, seconds: float) -> None:
+        """Wait ``seconds`` on the engine's clock, less if woken (:meth:`wake`, :meth:`stop`)."""
+        self._wake.clear()
+        await wait_event(self.clock, self._wake, seconds)
+
     def note_interactive(
         self, method: str, chat_id: int | None, status: int, retry_after: float | None
     ) -> None:
@@ -209,28 +232,28 @@ class BroadcastEngine:
         self.pacer.take_now()
         self.paid_pacer.take_now()
         if chat_id is not None:
-            self._chat_last.set(chat_id, time.monotonic())
+            self._chat_last.set(chat_id, self.clock.monotonic())
 
     # -- the loop -------------------------------------------------------------------------------
-
-    async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _main(self) -> None:
         while not self._stopping.is_set():
             try:
-                due = await self.storage.due_broadcast()
+                self.stats.polls += 1
+                due = await self.storage.due_broadcast(self.clock.now())
                 if due is None:
-                    await self._sleep(self.config.poll_interval)
+                    await self.idle(self.config.poll_interval)
                     continue
-                await _Run(self, due).execute()
+                self._delivering = due.id
+                try:
+                    await _Run(self, due).execute()
+                finally:
+                    self._delivering = None
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("event=broadcast_engine_error")
-                await self._sleep(max(1.0, self.config.poll_interval * 4))
+                await self.idle(max(1.0, self.config.poll_interval * 4))
 
     # -- helpers used by a run ------------------------------------------------------------------
 
@@ -252,10 +275,10 @@ class BroadcastEngine:
         interval = self.config.per_chat_interval
         last = self._chat_last.get(chat_id)
         if last is not None:
-            wait = last + interval - time.monotonic()
+            wait = last + interval - self.clock.monotonic()
             if wait > 0:
-                await asyncio.sleep(wait)
-        self._chat_last.set(chat_id, time.monotonic())
+                await self.clock.sleep(wait)
+        self._chat_last.set(chat_id, self.clock.monotonic())
 
     async def progress_translator(self, summary: BroadcastSummary) -> Translator:
         locale = None
@@ -272,6 +295,7 @@ class _Run:
     def __init__(self, engine: BroadcastEngine, summary: BroadcastSummary) -> None:
         self.engine = engine
         self.storage = engine.storage
+        self.clock = engine.clock
         self.summary = summary
         self.id = summary.id
         cfg = engine.config
@@ -292,7 +316,7 @@ class _Run:
         self.progress_blocked_until = 0.0
 
     async def execute(self) -> None:
-        if not await self.storage.start_broadcast(self.id):
+        if not await self.storage.start_broadcast(self.id, now=self.clock.now()):
             return
         log.info(
             "event=broadcast_start broadcast_id=%d total=%d paid=%s",
@@ -316,12 +340,12 @@ class _Run:
             if self.queue:
                 await self.storage.release_recipients(self.id, [r.user_id for r in self.queue])
                 self.queue.clear()
-        stopping = self.engine._stopping.is_set()
+        stopping = self.engine.stopping
         if self.fatal:
-            await self.engine._sleep(30)
+            await self.engine.idle(30)
             return
         finished = not self.cancelled and not stopping
-        if finished and await self.storage.finish_broadcast(self.id):
+        if finished and await self.storage.finish_broadcast(self.id, now=self.clock.now()):
             self.engine.stats.broadcasts_done.append(self.id)
         final = await self.storage.broadcast_summary(self.id)
         if final is not None:
@@ -339,20 +363,20 @@ class _Run:
 
     async def _feed(self) -> None:
         engine = self.engine
-        while not (self.cancelled or self.fatal or engine._stopping.is_set()):
+        while not (self.cancelled or self.fatal or engine.stopping):
             if not self.queue:
                 room = self.window - self.unsettled
                 if room < max(1, self.window // 4):
                     await self._wait_settled(0.05)
                     continue
-                rows = await self.storage.claim_recipients(self.id, room)
+                rows = await self.storage.claim_recipients(self.id, room, now=self.clock.now())
                 if not rows:
                     if self.unsettled == 0 and not self.tasks:
                         due = await self.storage.next_retry_at(self.id)
                         if due is None:
                             return  # everyone is in a final state
-                        wait = (due - datetime.now(UTC)).total_seconds()
-                        await asyncio.sleep(min(0.25, max(0.01, wait)))
+                        wait = (due - self.clock.now()).total_seconds()
+                        await self.clock.sleep(min(0.25, max(0.01, wait)))
                     else:
                         await self._wait_settled(0.05)
                     continue
@@ -367,8 +391,7 @@ class _Run:
 
     async def _wait_settled(self, seconds: float) -> None:
         self.settled.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.settled.wait(), seconds)
+        await wait_event(self.clock, self.settled, seconds)
 
     async def _send(self, recipient: Recipient) -> None:
         """Send to one recipient, ask the policy what the answer means, act on it."""
@@ -389,7 +412,7 @@ class _Run:
         except Exception as exc:  # whatever it was, the policy says what it means
             result = exc
         decision = decide(
-            result, attempts=recipient.attempts, config=engine.config, now=datetime.now(UTC)
+            result, attempts=recipient.attempts, config=engine.config, now=self.clock.now()
         )
         self.results.append(self._act(recipient.user_id, decision))
         if len(self.results) >= 200:
@@ -441,16 +464,14 @@ class _Run:
             await self._flush()
 
     async def _finished_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.finished.wait(), seconds)
-        return self.finished.is_set()
+        return await wait_event(self.clock, self.finished, seconds)
 
     async def _flush(self) -> None:
         if not self.results:
             return
         batch, self.results = self.results, []
         try:
-            await self.storage.record_outcomes(self.id, batch)
+            await self.storage.record_outcomes(self.id, batch, now=self.clock.now())
         except Exception:
             log.exception("event=broadcast_store_failed broadcast_id=%d", self.id)
             self.results[:0] = batch  # try again with the next flush
@@ -460,14 +481,14 @@ class _Run:
 
     async def _monitor(self) -> None:
         cfg = self.engine.config
-        next_progress = time.monotonic() + min(cfg.progress_interval, 0.5)
+        next_progress = self.clock.monotonic() + min(cfg.progress_interval, 0.5)
         while not await self._finished_within(cfg.cancel_check_interval):
             status = await self.storage.broadcast_status(self.id)
             if status != "sending":
                 self.cancelled = True
                 return
-            if time.monotonic() >= next_progress:
-                next_progress = time.monotonic() + cfg.progress_interval
+            if self.clock.monotonic() >= next_progress:
+                next_progress = self.clock.monotonic() + cfg.progress_interval
                 summary = await self.storage.broadcast_summary(self.id)
                 if summary is not None:
                     await self._edit_progress(summary)
@@ -475,7 +496,7 @@ class _Run:
     async def _edit_progress(self, summary: BroadcastSummary, *, force: bool = False) -> None:
         if summary.progress_chat_id is None or summary.progress_message_id is None:
             return
-        if not force and time.monotonic() < self.progress_blocked_until:
+        if not force and self.clock.monotonic() < self.progress_blocked_until:
             return
         engine = self.engine
         t = await engine.progress_translator(summary)
@@ -492,7 +513,7 @@ class _Run:
             self.last_progress = text
             engine.stats.progress_edits += 1
         except RetryAfter as exc:
-            self.progress_blocked_until = time.monotonic() + retry_after_seconds(exc)
+            self.progress_blocked_until = self.clock.monotonic() + retry_after_seconds(exc)
         except TelegramError as exc:
             if "not modified" not in exc.message:
                 log.warning(
