@@ -44,8 +44,8 @@ from bot.config import PROJECT_ROOT
 from bot.core.i18n import Catalogs
 from bot.storage import Storage, open_storage
 from bot.storage.tables import subscriptions
-from bot.testing import BotAPIEmulator, RateLimits
 from bot.telegram_side.transport import AiohttpRequest
+from bot.testing import BotAPIEmulator, RateLimits
 
 TEXTS = {
     "en": "<b>Open day</b> on Saturday: meet our interventional radiologists.",

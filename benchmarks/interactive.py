@@ -40,10 +40,10 @@ from telegram.ext import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.core.content.bundle import load_content
 from bot.config import PROJECT_ROOT, Settings
-from bot.telegram_side.markup import to_markup
+from bot.core.content.bundle import load_content
 from bot.core.render import Renderer
+from bot.telegram_side.markup import to_markup
 from bot.testing import BotAPIEmulator, SimUser
 
 CONCURRENT_UPDATES = 256

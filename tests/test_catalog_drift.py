@@ -56,7 +56,7 @@ def keys(catalog: Catalog) -> dict[Key, str]:
 
 
 def _short(filename: str) -> str:
-    """bot/telegram_side/handlers/menu.py rather than /tmp/…/src/bot/telegram_side/handlers/menu.py."""
+    """bot/telegram_side/handlers/menu.py, not /tmp/…/src/bot/telegram_side/handlers/menu.py."""
     parts = Path(filename).parts
     return (
         "/".join(parts[len(parts) - 1 - parts[::-1].index("bot") :])

@@ -40,7 +40,7 @@ class SetLanguage:
     locale: str
 
 
-# -- news subscriptions (bot/telegram_side/handlers/news_optin.py) ---------------------------------
+# -- news subscriptions (bot/telegram_side/handlers/news_optin.py) --------------------------------
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Unsubscribe:
     """Under every broadcast message ("1:u", fixed: the delivery engine writes it too)."""
 
 
-# -- the admin's /broadcast wizard (bot/telegram_side/handlers/broadcast_wizard.py) -------------------------------
+# -- the admin's /broadcast wizard (bot/telegram_side/handlers/broadcast_wizard.py) ---------------
 
 
 @dataclass(frozen=True)

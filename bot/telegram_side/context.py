@@ -26,7 +26,10 @@ class BotApplication(
         JobQueue["BotContext"] | None,
     ]
 ):
-    """PTB's Application with the bot's :class:`Runtime` (``ApplicationBuilder.application_class``)."""
+    """PTB's Application with the bot's :class:`Runtime`.
+
+    Given to ``ApplicationBuilder.application_class``.
+    """
 
     def __init__(self, *, runtime: Runtime, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -3,9 +3,9 @@
 The new files are loaded and checked (the same checks as `interventional-bot check`) off the
 event loop. Any error keeps the old content in service: the errors are logged one per line
 (``event=reload_failed``) and returned for the admin's reply. Otherwise the new
-:class:`~bot.core.render.Renderer` replaces the old one in a single attribute assignment. Each update
-takes the renderer once, at its start (``BotContext.renderer``), so a user sees either the old
-or the new content, never a mix; topic ids are stable, so buttons of topics that still exist
+:class:`~bot.core.render.Renderer` replaces the old one in a single attribute assignment. Each
+update takes the renderer once, at its start (``BotContext.renderer``), so a user sees either the
+old or the new content, never a mix; topic ids are stable, so buttons of topics that still exist
 keep working.
 """
 
@@ -66,7 +66,7 @@ async def reload_content(bot: Bot, runtime: Runtime, *, trigger: str) -> ReloadO
         log.info("event=reload_started trigger=%s", trigger)
         try:
             content, errors = await asyncio.to_thread(prepare, settings)
-        except Exception as exc:  # noqa: BLE001 - a reload must never take the bot down
+        except Exception as exc:  # a reload must never take the bot down
             log.exception("event=reload_crashed trigger=%s", trigger)
             content, errors = None, [Problem(None, None, f"{type(exc).__name__}: {exc}")]
         if content is None:

@@ -1,8 +1,8 @@
 """The admin's side of broadcasts in the chat: the /broadcast wizard and /broadcasts.
 
-Only user ids in ``ADMIN_IDS`` reach these handlers (``telegram_side/wiring.py`` registers them behind a
-``filters.User`` filter); for everyone else /broadcast is an unknown command, and a forged
-wizard button is an out-of-date button.
+Only user ids in ``ADMIN_IDS`` reach these handlers (``telegram_side/wiring.py`` registers them
+behind a ``filters.User`` filter); for everyone else /broadcast is an unknown command, and a
+forged wizard button is an out-of-date button.
 
 The wizard asks for the text of each locale (the default locale first; the others may be
 skipped, and their subscribers then get nothing from it), checks each text the way Telegram
