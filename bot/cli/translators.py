@@ -18,7 +18,7 @@ from bot.core.content.freshness import (
     MarkError,
     mark_translated,
 )
-from bot.core.content.model import ROOT_ID
+from bot.core.content.model import RESERVED_FILES, ROOT_ID
 from bot.core.content.translation_status import (
     LocaleStatus,
     StatusError,
@@ -215,7 +215,7 @@ def mark_command(
         ids = sorted(
             p.stem
             for p in locale_dir.glob("*.yaml")
-            if p.stem in english and locale != SOURCE_LOCALE
+            if p.stem in english and p.stem not in RESERVED_FILES and locale != SOURCE_LOCALE
         )
         if not ids:
             raise UsageError(f"mark-translated: {locale_dir} has no topic files")

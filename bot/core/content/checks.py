@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.core.content.freshness import freshness_problems, review_problems
 from bot.core.content.loader import content_locales, load_library
 from bot.core.content.model import ROOT_ID, ContentTree, Library, Topic
+from bot.core.content.privacy_text import privacy_problems
 from bot.core.content.problems import Problem
 from bot.core.i18n import (
     DOMAIN,
@@ -25,12 +26,14 @@ from bot.core.i18n import (
     Translator,
     catalog_locales,
     compile_catalog,
+    format_field_problems,
     is_translated,
     message_key,
     po_path,
     read_catalog,
     read_template,
 )
+from bot.core.interests import load_interests
 from bot.core.limits import MAX_CALLBACK_DATA_BYTES, MAX_INLINE_BUTTONS
 from bot.core.render import Renderer
 from bot.core.telegram_html import TelegramHTMLError, parse_html, validate_message_text
@@ -97,6 +100,7 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
     report.problems.extend(
         review_problems(library, settings.review_max_age_days, today or date.today())
     )
+    report.problems.extend(_data_file_problems(settings, sorted(with_content), today))
 
     translators: dict[str, Translator] = {}
     pot = _read_pot(locales_dir, report.problems)
@@ -114,6 +118,14 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
     for tree in library.trees.values():
         report.problems.extend(check_rendering(renderer, tree))
     return report
+
+
+def _data_file_problems(
+    settings: Settings, locales: list[str], today: date | None
+) -> list[Problem]:
+    """The content files besides topics: the news interests and the privacy notices."""
+    _interests, problems = load_interests(settings.content_dir, locales, settings.default_locale)
+    return problems + privacy_problems(settings, locales, today or date.today())
 
 
 def check_tree(tree: ContentTree) -> list[Problem]:
@@ -283,7 +295,9 @@ def check_catalog(catalog: Catalog, path: Path, locale: str, pot: Catalog | None
         translated = is_translated(message)
         if not translated and not is_source:
             problems.append(Problem(path, line, f"untranslated entry {label}"))
-        if translated:
+        unsafe = _unsafe_field_problems(message, path, line, label)
+        problems.extend(unsafe)
+        if translated and not unsafe:
             problems.extend(_placeholder_problems(message, path, line, label))
     if pot is not None:
         have = {message_key(m) for m in catalog if m.id}
@@ -297,6 +311,23 @@ def check_catalog(catalog: Catalog, path: Path, locale: str, pot: Catalog | None
                         "(run pybabel update, see README)",
                     )
                 )
+    return problems
+
+
+def _unsafe_field_problems(
+    message: Message, path: Path, line: int | None, label: str
+) -> list[Problem]:
+    """Format specs, conversions and other fields than ``{name}``, in msgid and msgstr."""
+    ids = [message.id] if isinstance(message.id, str) else list(message.id)
+    strs = [message.string] if isinstance(message.string, str) else list(message.string or ())
+    problems: list[Problem] = []
+    for what, texts in (("msgid", ids), ("msgstr", strs)):
+        for text in texts:
+            try:
+                found = format_field_problems(text or "")
+            except ValueError:
+                continue  # a broken brace: reported by _placeholder_problems
+            problems.extend(Problem(path, line, f"{what} of {label}: {p}") for p in found)
     return problems
 
 
