@@ -17,6 +17,11 @@ VERSION = "1"
 _TOPIC_RE = re.compile(rf"^{TOPIC_ID_PATTERN}$")
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(_[A-Za-z0-9]{2,8}){0,3}$")
 _INTEREST_RE = re.compile(rf"^{INTEREST_ID_PATTERN}$")
+#: A broadcast draft's id (``Storage.open_draft`` makes them): 12 lowercase hex digits.
+DRAFT_ID_PATTERN = r"[0-9a-f]{12}"
+_DRAFT_RE = re.compile(rf"^{DRAFT_ID_PATTERN}$")
+_TAG_RE = re.compile(r"^[0-9a-f]{8}$")
+_MINUTE_RE = re.compile(r"^[0-9]{1,10}$")
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,32 @@ class Unsubscribe:
 
 @dataclass(frozen=True)
 class BroadcastConfirm:
-    pass
+    """Confirm under a preview: queues exactly the draft it was shown for ("1:bc:<id>")."""
+
+    draft_id: str
 
 
 @dataclass(frozen=True)
 class BroadcastCancel:
-    pass
+    """Cancel under a preview: drops exactly that draft ("1:bx:<id>")."""
+
+    draft_id: str
+
+
+# -- /forget (telegram_side/handlers/privacy.py) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class ForgetConfirm:
+    """ "Erase my data", bound to one user (``tag``) and to the minute it was offered."""
+
+    tag: str  # pseudonyms.user_tag of the user it was offered to
+    minute: int  # Unix time // 60 when it was offered (older buttons are out of date)
+
+
+@dataclass(frozen=True)
+class ForgetCancel:
+    """Keep my data."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +119,8 @@ Action = (
     | Unsubscribe
     | BroadcastConfirm
     | BroadcastCancel
+    | ForgetConfirm
+    | ForgetCancel
 )
 # Fixed-form actions (no arguments) and their kinds.
 _FIXED: dict[type, str] = {
@@ -102,9 +129,10 @@ _FIXED: dict[type, str] = {
     Subscribe: "s",
     InterestsDone: "d",
     Unsubscribe: "u",
-    BroadcastConfirm: "bc",
-    BroadcastCancel: "bx",
+    ForgetCancel: "fn",
 }
+# Actions that name a broadcast draft.
+_DRAFT_KINDS: dict[type, str] = {BroadcastConfirm: "bc", BroadcastCancel: "bx"}
 _FIXED_BY_KIND = {kind: cls for cls, kind in _FIXED.items()}
 
 
@@ -116,6 +144,10 @@ def encode(action: Action) -> str:
         data = f"{VERSION}:i:{action.interest_id}"
     elif isinstance(action, SetLanguage):
         data = f"{VERSION}:L:{action.locale}"
+    elif isinstance(action, BroadcastConfirm | BroadcastCancel):
+        data = f"{VERSION}:{_DRAFT_KINDS[type(action)]}:{action.draft_id}"
+    elif isinstance(action, ForgetConfirm):
+        data = f"{VERSION}:fy:{action.tag}:{action.minute}"
     elif not isinstance(action, ShowTopic):
         raise TypeError(f"not a button action: {action!r}")
     else:
@@ -142,6 +174,9 @@ def decode(data: str | None) -> Action | Invalid:
         return ToggleInterest(args[0])
     if kind == "L" and len(args) == 1 and _LOCALE_RE.match(args[0]):
         return SetLanguage(args[0])
+    staff_or_privacy = _decode_bound(kind, args)
+    if staff_or_privacy is not None:
+        return staff_or_privacy
     if kind == "t" and 1 <= len(args) <= 2 and _TOPIC_RE.match(args[0]):
         page = 0
         if len(args) == 2:
@@ -150,3 +185,12 @@ def decode(data: str | None) -> Action | Invalid:
             page = int(args[1])
         return ShowTopic(args[0], page)
     return Invalid(raw)
+
+
+def _decode_bound(kind: str, args: list[str]) -> Action | None:
+    """The actions bound to one draft or one user (wizard and /forget); None: not one."""
+    if kind in ("bc", "bx") and len(args) == 1 and _DRAFT_RE.match(args[0]):
+        return BroadcastConfirm(args[0]) if kind == "bc" else BroadcastCancel(args[0])
+    if kind == "fy" and len(args) == 2 and _TAG_RE.match(args[0]) and _MINUTE_RE.match(args[1]):
+        return ForgetConfirm(args[0], int(args[1]))
+    return None

@@ -130,7 +130,8 @@ class Renderer:
                     t(
                         "/start – main menu\n/language – change the language\n"
                         "/subscribe – news from the hospital\n/unsubscribe – stop the news\n"
-                        "/help – this help"
+                        "/privacy – what is stored about you (see it: /mydata, erase it: "
+                        "/forget)\n/help – this help"
                     )
                 ),
                 esc(
@@ -208,6 +209,10 @@ class Renderer:
 
     def _home_button(self, t: Translator) -> Button:
         return Button("🏠 " + t("Home"), callbacks.encode(callbacks.Home()))
+
+    def home_button(self, locale: str) -> Button:
+        """The Home button, labelled in ``locale`` (for screens built outside the renderer)."""
+        return self._home_button(self.catalogs.get(locale))
 
     def breadcrumb(self, locale: str, topic: Topic) -> str:
         t = self.catalogs.get(locale)
