@@ -16,6 +16,7 @@ DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
+MIN_LOG_ID_KEY_LENGTH = 16
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,30}$")
 
 
@@ -62,6 +63,11 @@ class Settings:
     # for paid broadcasts (allow_paid_broadcast, up to 1000).
     broadcast_rate: float = 30.0
     broadcast_paid_rate: float = 1000.0
+    # Users neither subscribed nor seen for this many days are erased (daily, inside `run`).
+    user_retention_days: int = 730
+    # The key of the keyed hash that stands for a user id in logs (bot.core.pseudonyms);
+    # None: a random key per process.
+    log_id_key: str | None = None
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
         return (
@@ -98,6 +104,8 @@ class Settings:
             review_max_age_days=_days(read("REVIEW_MAX_AGE_DAYS"), "REVIEW_MAX_AGE_DAYS", 365),
             broadcast_rate=_rate(read("BROADCAST_RATE"), "BROADCAST_RATE", 30.0),
             broadcast_paid_rate=_rate(read("BROADCAST_PAID_RATE"), "BROADCAST_PAID_RATE", 1000.0),
+            user_retention_days=_days(read("USER_RETENTION_DAYS"), "USER_RETENTION_DAYS", 730),
+            log_id_key=_log_id_key(read("LOG_ID_KEY")),
         )
 
 
@@ -175,6 +183,16 @@ def _log_level(raw: str | None) -> str | None:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL", "must be one of DEBUG, INFO, WARNING, ERROR")
     return level
+
+
+def _log_id_key(raw: str | None) -> str | None:
+    if raw is not None and len(raw) < MIN_LOG_ID_KEY_LENGTH:
+        raise ConfigError(
+            "LOG_ID_KEY",
+            f"must be at least {MIN_LOG_ID_KEY_LENGTH} characters "
+            "(for example the output of `openssl rand -hex 32`)",
+        )
+    return raw
 
 
 def _days(raw: str | None, name: str, default: int) -> int:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from telegram import Update
 
 from bot.core import callbacks
-from bot.testing import BotAPIEmulator, SimUser
+from bot.storage import DRAFT_TTL
+from bot.testing import BotAPIEmulator, ChatMessage, SimUser
 from bot.testing.harness import RunningBot
 from tests.conftest import BotStarter, make_settings
 
@@ -43,6 +48,23 @@ async def start_wizard(admin: SimUser) -> None:
     assert "Step 1 of 2: send the text for English." in admin.last_text()
 
 
+async def preview(admin: SimUser, en: str = EN_TEXT, zh: str = ZH_TEXT) -> ChatMessage:
+    """Walk the wizard to its preview; the question with Confirm and Cancel."""
+    await start_wizard(admin)
+    await admin.send(en)
+    await admin.send(zh, settle=0.3)  # the preview is several messages
+    question = admin.last_bot_message()
+    assert question is not None and question.buttons() == [["✅ Confirm and send", "✖ Cancel"]]
+    return question
+
+
+def assert_queued(admin: SimUser, question_id: int, broadcast_id: int) -> None:
+    asked = admin.chat.get(question_id)
+    assert asked is not None
+    assert asked.text == f"✅ Queued as broadcast #{broadcast_id}. Its progress is shown below."
+    assert asked.buttons() == []
+
+
 async def test_non_admins_get_the_unknown_command_answer(
     staff_bot: RunningBot, emulator: BotAPIEmulator
 ) -> None:
@@ -55,10 +77,12 @@ async def test_non_admins_get_the_unknown_command_answer(
     # Text after /broadcast is ordinary text to the menu, not a broadcast.
     await patient.send("<b>Everyone</b> come to the open day")
     assert patient.last_text().startswith("I answer through the buttons below.")
-    # A forged Confirm button is an out-of-date button.
-    press = await patient.press_data(callbacks.encode(callbacks.BroadcastConfirm()))
-    assert press.answered
-    assert patient.last_text().startswith("That button is out of date.")
+    # A forged Confirm button is an out-of-date button (with a draft id, or in the old form).
+    for forged in (callbacks.encode(callbacks.BroadcastConfirm("0123456789ab")), "1:bc"):
+        await patient.send("/start")
+        press = await patient.press_data(forged)
+        assert press.answered
+        assert patient.last_text().startswith("That button is out of date.")
     assert await staff_bot.runtime.storage.list_broadcasts() == []
     assert emulator.errors == []
 
@@ -108,6 +132,11 @@ async def test_admin_walks_the_wizard_and_confirms(
     assert question.buttons() == [["✅ Confirm and send", "✖ Cancel"]]
     assert await storage.list_broadcasts() == []  # nothing before Confirm
 
+    # Confirm carries this draft's id.
+    draft = await storage.get_draft(ADMIN)
+    assert draft is not None and not draft.waiting_for_text
+    confirm_data = question.inline_keyboard()[0][0]["callback_data"]
+    assert confirm_data == callbacks.encode(callbacks.BroadcastConfirm(draft.id))
     await admin.press("✅ Confirm and send")
     broadcasts = await storage.list_broadcasts()
     assert len(broadcasts) == 1
@@ -115,16 +144,17 @@ async def test_admin_walks_the_wizard_and_confirms(
     assert dict(queued.texts) == {"en": EN_TEXT, "zh_Hans": ZH_TEXT}
     assert queued.locales is None and queued.created_by == ADMIN
     assert queued.total == 2
+    # "Queued" replaces the question (and its buttons) once the database has it.
+    assert_queued(admin, question.message_id, queued.id)
+    assert await storage.get_draft(ADMIN) is None  # the draft became the broadcast
     # The progress message the delivery engine edits is the one the admin got.
     progress = admin.chat.get(queued.progress_message_id or 0)
     assert progress is not None and progress.from_bot
     assert queued.progress_chat_id == ADMIN
 
     # A second press of Confirm queues nothing more.
-    press = await admin.press_data(
-        callbacks.encode(callbacks.BroadcastConfirm()), message_id=question.message_id
-    )
-    assert press.text is not None and "no longer open" in press.text
+    press = await admin.press_data(confirm_data, message_id=question.message_id)
+    assert press.text is not None and "out of date" in press.text
     assert len(await storage.list_broadcasts()) == 1
 
     await admin.send("/broadcasts")
@@ -140,13 +170,14 @@ async def test_cancel_queues_nothing(staff_bot: RunningBot, emulator: BotAPIEmul
     admin = emulator.user(ADMIN, language_code="en")
 
     # The Cancel button under the preview.
-    await start_wizard(admin)
-    await admin.send(EN_TEXT)
-    await admin.send(ZH_TEXT, settle=0.3)  # the preview is several messages
+    question = await preview(admin)
+    confirm_data = question.inline_keyboard()[0][0]["callback_data"]
     await admin.press("✖ Cancel")
     assert admin.last_text() == "Broadcast cancelled. Nothing was sent."
-    await admin.press_data(callbacks.encode(callbacks.BroadcastConfirm()))
+    press = await admin.press_data(confirm_data, message_id=question.message_id)
+    assert press.text is not None and "out of date" in press.text
     assert await storage.list_broadcasts() == []
+    assert await storage.get_draft(ADMIN) is None
 
     # /cancel in the middle; the admin's text then goes to the menu as anyone's would.
     await start_wizard(admin)
@@ -216,3 +247,174 @@ async def test_from_the_admin_chat_to_a_chinese_patient_and_back(
     subscription = await storage.get_subscription(731)
     assert subscription is not None and not subscription.active
     assert emulator.errors == []
+
+
+# -- the draft: bound to its buttons, kept in the database, queued once ----------------------
+
+OUT_OF_DATE = "This preview is out of date: nothing was done. Send /broadcast to start again."
+SECOND_EN = "<b>Second</b> draft"
+SECOND_ZH = "第二份草稿"
+
+
+async def test_an_older_previews_buttons_are_out_of_date(
+    staff_bot: RunningBot, emulator: BotAPIEmulator
+) -> None:
+    storage = staff_bot.runtime.storage
+    await emulator.user(741, language_code="en").send("/subscribe")
+    admin = emulator.user(ADMIN, language_code="en")
+    older = await preview(admin)
+    newer = await preview(admin, SECOND_EN, SECOND_ZH)
+    for label in ("✅ Confirm and send", "✖ Cancel"):
+        press = await admin.press(label, message_id=older.message_id)
+        assert press.text == OUT_OF_DATE
+    # Neither did anything: nothing queued, the newer draft untouched, its question as it was.
+    assert await storage.list_broadcasts() == []
+    draft = await storage.get_draft(ADMIN)
+    assert draft is not None and dict(draft.texts) == {"en": SECOND_EN, "zh_Hans": SECOND_ZH}
+    assert admin.last_bot_message() == newer
+    await admin.press("✅ Confirm and send", message_id=newer.message_id)
+    (queued,) = await storage.list_broadcasts()
+    assert dict(queued.texts) == {"en": SECOND_EN, "zh_Hans": SECOND_ZH}
+    assert emulator.errors == []
+
+
+async def test_confirm_pressed_twice_at_once_queues_once(
+    staff_bot: RunningBot, emulator: BotAPIEmulator
+) -> None:
+    storage = staff_bot.runtime.storage
+    admin = emulator.user(ADMIN, language_code="en")
+    question = await preview(admin)
+    confirm_data = question.inline_keyboard()[0][0]["callback_data"]
+    label = "✅ Confirm and send"
+    first = await admin.press(label, message_id=question.message_id, wait=False)
+    second = await admin.press(label, message_id=question.message_id, wait=False)
+    await admin.wait_answered(first, settle=0.3)
+    await admin.wait_answered(second, settle=0.3)
+    assert len(await storage.list_broadcasts()) == 1
+    # And once more, later: out of date.
+    third = await admin.press_data(confirm_data, message_id=question.message_id)
+    assert third.text == OUT_OF_DATE
+    assert len(await storage.list_broadcasts()) == 1
+
+
+async def test_a_failed_queue_keeps_the_draft(
+    staff_bot: RunningBot, emulator: BotAPIEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = staff_bot.runtime.storage
+    admin = emulator.user(ADMIN, language_code="en")
+    question = await preview(admin)
+    queue_draft = storage.queue_draft
+    calls = 0
+
+    async def database_down_once(*args: Any, **kwargs: Any) -> int | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OperationalError("INSERT INTO broadcasts", {}, ConnectionResetError())
+        return await queue_draft(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "queue_draft", database_down_once)
+    await admin.press("✅ Confirm and send", message_id=question.message_id, settle=0.3)
+    assert admin.last_text() == (
+        "⚠️ The broadcast could not be queued: the database did not answer. Nothing was sent, "
+        "and your draft is kept: press Confirm again."
+    )
+    assert await storage.list_broadcasts() == []
+    assert await storage.get_draft(ADMIN) is not None
+    asked = admin.chat.get(question.message_id)
+    assert asked is not None and asked.buttons() == question.buttons()  # still there to press
+
+    await admin.press("✅ Confirm and send", message_id=question.message_id, settle=0.3)
+    (queued,) = await storage.list_broadcasts()
+    assert dict(queued.texts) == {"en": EN_TEXT, "zh_Hans": ZH_TEXT}
+    assert await storage.get_draft(ADMIN) is None
+
+
+async def test_an_edited_text_is_never_taken_as_the_next_one(
+    staff_bot: RunningBot, emulator: BotAPIEmulator
+) -> None:
+    storage = staff_bot.runtime.storage
+    admin = emulator.user(ADMIN, language_code="en")
+    await start_wizard(admin)
+    english = await admin.send(EN_TEXT)
+    assert "Step 2 of 2" in admin.last_text()
+    asked = len(admin.bot_messages())
+    # The admin corrects the English text in Telegram: the bot does not even ask for edits...
+    assert emulator.allowed_updates == frozenset({"message", "callback_query", "my_chat_member"})
+    emulator.deliver_edit(ADMIN, english.message_id, "<b>Open day</b> on Saturday")
+    # ... and one that arrives anyway is dropped before any handler.
+    edited = {
+        "update_id": 9_000_001,
+        "edited_message": {
+            "message_id": english.message_id,
+            "date": english.date,
+            "edit_date": english.date + 5,
+            "chat": admin.chat.json(),
+            "from": admin.chat.user_json(),
+            "text": "<b>Open day</b> on Saturday",
+        },
+    }
+    await staff_bot.app.process_update(Update.de_json(edited, staff_bot.app.bot))
+    assert len(admin.bot_messages()) == asked
+    draft = await storage.get_draft(ADMIN)
+    assert draft is not None and draft.step == 1 and dict(draft.texts) == {"en": EN_TEXT}
+
+    await admin.send(ZH_TEXT, settle=0.3)
+    await admin.press("✅ Confirm and send")
+    (queued,) = await storage.list_broadcasts()
+    assert dict(queued.texts) == {"en": EN_TEXT, "zh_Hans": ZH_TEXT}
+
+
+async def test_admin_commands_work_only_in_private_chats(
+    staff_bot: RunningBot, emulator: BotAPIEmulator
+) -> None:
+    storage = staff_bot.runtime.storage
+    admin = emulator.user(ADMIN, language_code="en")
+    group = emulator.group(-100_555, title="Radiology staff")
+    emulator.deliver_group_text(group.id, ADMIN, "/broadcast")
+    await emulator.wait_for_bot(
+        group.id,
+        lambda: bool(emulator.bot_messages(group.id)),
+        within=5,
+        settle=0.2,
+        what="the note in the group",
+        since=0.0,
+    )
+    for text in ("/broadcasts", "/reload", EN_TEXT, "/cancel"):
+        emulator.deliver_group_text(group.id, ADMIN, text)
+    await admin.send("/start", settle=0.3)  # the group's updates were taken before this one
+    (note,) = emulator.bot_messages(group.id)
+    assert note.text.startswith("I only talk in private chats")
+    assert await storage.get_draft(ADMIN) is None
+    assert await storage.list_broadcasts() == []
+
+
+async def test_a_draft_outlives_the_process_that_started_it(
+    start_bot: BotStarter, emulator: BotAPIEmulator
+) -> None:
+    """The draft is in the database: another process (a restart, a replica) takes the next step."""
+    settings = make_settings(ADMIN_IDS=str(ADMIN))
+    admin = emulator.user(ADMIN, language_code="en")
+    async with start_bot(settings):
+        await start_wizard(admin)
+        await admin.send(EN_TEXT)
+    async with start_bot(settings) as second:
+        await admin.send(ZH_TEXT, settle=0.3)
+        await admin.press("✅ Confirm and send")
+        (queued,) = await second.runtime.storage.list_broadcasts()
+    assert dict(queued.texts) == {"en": EN_TEXT, "zh_Hans": ZH_TEXT}
+
+
+async def test_a_draft_expires_after_30_minutes(
+    staff_bot: RunningBot, emulator: BotAPIEmulator
+) -> None:
+    storage = staff_bot.runtime.storage
+    admin = emulator.user(ADMIN, language_code="en")
+    await start_wizard(admin)
+    draft = await storage.get_draft(ADMIN)
+    assert draft is not None
+    later = draft.updated_at + DRAFT_TTL + timedelta(seconds=1)
+    assert await storage.get_draft(ADMIN, now=later) is None
+    # Expired and gone: the admin's text goes to the menu again.
+    await admin.send(EN_TEXT)
+    assert admin.last_text().startswith("I answer through the buttons below.")

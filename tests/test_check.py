@@ -148,6 +148,49 @@ def placeholder_differs(content: Path, locales: Path) -> None:
     edit(locales / ZH_PO, "第 {page} 页，共 {pages} 页", "第 {pg} 页，共 {pages} 页")
 
 
+def format_spec(content: Path, locales: Path) -> None:
+    # Would allocate a gigabyte on every render of the page line.
+    edit(locales / ZH_PO, "第 {page} 页，共 {pages} 页", "第 {page:>999999999} 页，共 {pages} 页")
+
+
+def conversion(content: Path, locales: Path) -> None:
+    edit(locales / ZH_PO, "第 {page} 页，共 {pages} 页", "第 {page!r} 页，共 {pages} 页")
+
+
+def attribute_access(content: Path, locales: Path) -> None:
+    edit(locales / ZH_PO, "第 {page} 页，共 {pages} 页", "第 {page.__class__} 页，共 {pages} 页")
+
+
+LAUGHS = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def billion_laughs(content: Path, locales: Path) -> None:
+    # Nine aliases of nine aliases of … : about a billion strings once expanded.
+    path = content / "en" / "what.yaml"
+    path.write_text('a: &a ["lol"]\n' + LAUGHS + path.read_text(encoding="utf-8"), "utf-8")
+
+
+def python_tag(content: Path, locales: Path) -> None:
+    edit(
+        content / "interests.yaml", "  - id: events", "  - id: !!python/object/apply:os.getpid []"
+    )
+
+
+def privacy_notice_missing(content: Path, locales: Path) -> None:
+    (content / "en" / "privacy.yaml").unlink()
+
+
+def privacy_notice_bad_html(content: Path, locales: Path) -> None:
+    edit(content / "zh_Hans" / "privacy.yaml", "<b>为什么保存</b>", "<b>为什么保存")
+
+
+def privacy_notice_missing_field(content: Path, locales: Path) -> None:
+    edit(content / "en" / "privacy.yaml", "reviewed_by:", "signed_by:")
+
+
 def broken_placeholder(content: Path, locales: Path) -> None:
     edit(locales / ZH_PO, "电话：{phone}", "电话：{phone")
 
@@ -166,6 +209,15 @@ def content_without_catalog(content: Path, locales: Path) -> None:
         (content / "en" / "home.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
 
+
+def po_line(msgid: str) -> str:
+    """``file:line`` of ``msgid`` in the shipped Chinese catalog (its line moves as it grows)."""
+    lines = (PROJECT_ROOT / "locales" / ZH_PO).read_text(encoding="utf-8").splitlines()
+    wanted = 'msgid "' + msgid + '"'
+    return f"locales/{ZH_PO.as_posix()}:{lines.index(wanted) + 1}"
+
+
+PAGE_LINE = po_line("Page {page} of {pages}")
 
 CASES: list[tuple[Plant, str, str]] = [
     (yaml_syntax, "content/en/what.yaml:2", "YAML syntax error"),
@@ -211,6 +263,22 @@ CASES: list[tuple[Plant, str, str]] = [
         "msgstr has {pages}, {pg}",
     ),
     (broken_placeholder, "locales/zh_Hans/LC_MESSAGES/messages.po:", "broken placeholder"),
+    (
+        format_spec,
+        PAGE_LINE,
+        "msgstr of 'Page {page} of {pages}': format spec in {page:>999999999}",
+    ),
+    (conversion, PAGE_LINE, "conversion in {page!r}"),
+    (
+        attribute_access,
+        PAGE_LINE,
+        "placeholder {page.__class__} must be a plain {name}",
+    ),
+    (billion_laughs, "content/en/what.yaml:1", "YAML anchor &a is not allowed"),
+    (python_tag, "content/interests.yaml:", "YAML tag !!python/object/apply:os.getpid"),
+    (privacy_notice_missing, "content/en/privacy.yaml", "no privacy notice"),
+    (privacy_notice_bad_html, "content/zh_Hans/privacy.yaml:", "body HTML: "),
+    (privacy_notice_missing_field, "content/en/privacy.yaml:", "missing field 'reviewed_by'"),
     (po_syntax, "locales/zh_Hans/LC_MESSAGES/messages.po:", "Unknown or misformatted keyword"),
     (catalog_behind_template, "locales/zh_Hans/LC_MESSAGES/messages.po", "'Next' of messages.pot"),
     (content_without_catalog, "locales/fr/LC_MESSAGES/messages.po", "has content but no catalog"),

@@ -119,6 +119,7 @@ async def test_command_menus_are_localized(bot: object, emulator: BotAPIEmulator
             "help": "How to use this bot",
             "subscribe": "News from the hospital",
             "unsubscribe": "Stop the news",
+            "privacy": "Your data: what is stored, and erasing it",
         }
     )
     assert chinese == {
@@ -127,6 +128,7 @@ async def test_command_menus_are_localized(bot: object, emulator: BotAPIEmulator
         "help": "使用说明",
         "subscribe": "医院资讯",
         "unsubscribe": "停止接收资讯",
+        "privacy": "您的数据：保存了什么，如何删除",
     }
 
 
@@ -296,6 +298,7 @@ async def test_a_new_locale_is_data_only(
         "help",
         "subscribe",
         "unsubscribe",
+        "privacy",
     }
 
 

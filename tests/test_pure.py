@@ -159,14 +159,25 @@ def test_settings_from_a_complete_environment(tmp_path: Path) -> None:
             BOT_API_BASE_URL="http://127.0.0.1:9/bot",
             HOSPITAL_PHONE="+86 10 1234 5678",
             HOSPITAL_NAME="City Hospital",
+            USER_RETENTION_DAYS="365",
+            LOG_ID_KEY="a-key-of-sixteen-or-more",
         )
     )
     assert settings.admin_ids == {12, 34}
+    assert settings.user_retention_days == 365
+    assert settings.log_id_key == "a-key-of-sixteen-or-more"
+    assert "sixteen" not in repr(settings)
     assert settings.default_locale == "zh_Hans"
     assert settings.api_base_url == "http://127.0.0.1:9/bot"
     assert settings.hospital.name == "City Hospital"
     assert settings.database_url == "sqlite:///data/bot.db"
     assert "ABCdef" not in repr(settings)
+
+
+def test_privacy_settings_have_defaults(tmp_path: Path) -> None:
+    settings = Settings.from_env(_env(tmp_path))
+    assert settings.user_retention_days == 730
+    assert settings.log_id_key is None
 
 
 @pytest.mark.parametrize(
@@ -182,6 +193,10 @@ def test_settings_from_a_complete_environment(tmp_path: Path) -> None:
         ("HOSPITAL_PHONE", "call us"),
         ("HOSPITAL_WEBSITE", "hospital"),
         ("LOG_LEVEL", "LOUD"),
+        ("USER_RETENTION_DAYS", "two years"),
+        ("USER_RETENTION_DAYS", "0"),
+        ("USER_RETENTION_DAYS", "-5"),
+        ("LOG_ID_KEY", "short"),
     ],
 )
 def test_invalid_setting_names_the_variable(tmp_path: Path, variable: str, value: str) -> None:

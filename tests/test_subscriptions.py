@@ -226,8 +226,10 @@ async def test_blocking_ends_the_subscription_and_unblocking_does_not_renew_it(
         (callbacks.Unsubscribe(), "1:u"),  # fixed: the delivery engine writes it too
         (callbacks.ToggleInterest("treatments"), "1:i:treatments"),
         (callbacks.ToggleInterest("a" * 32), "1:i:" + "a" * 32),
-        (callbacks.BroadcastConfirm(), "1:bc"),
-        (callbacks.BroadcastCancel(), "1:bx"),
+        (callbacks.BroadcastConfirm("0123456789ab"), "1:bc:0123456789ab"),
+        (callbacks.BroadcastCancel("0123456789ab"), "1:bx:0123456789ab"),
+        (callbacks.ForgetConfirm("deadbeef", 29_412_345), "1:fy:deadbeef:29412345"),
+        (callbacks.ForgetCancel(), "1:fn"),
     ],
 )
 def test_news_callback_data(action: callbacks.Action, data: str) -> None:
@@ -238,7 +240,13 @@ def test_news_callback_data(action: callbacks.Action, data: str) -> None:
 
 @pytest.mark.parametrize(
     "forged",
-    ["1:u:x", "1:s:1", "1:i", "1:i:", "1:i:Treat", "1:i:" + "a" * 33, "1:i:a:b", "1:bc:1", "2:u"],
+    [
+        *("1:u:x", "1:s:1", "1:i", "1:i:", "1:i:Treat", "1:i:" + "a" * 33, "1:i:a:b", "2:u"),
+        # Wizard buttons name their draft (12 hex digits); those of older releases had none.
+        *("1:bc", "1:bx", "1:bc:1", "1:bc:0123456789AB", "1:bx:0123456789abc"),
+        # /forget's confirmation names the user's tag (8 hex digits) and a minute.
+        *("1:fy", "1:fy:deadbeef", "1:fy:DEADBEEF:1", "1:fy:deadbeef:x", "1:fn:1"),
+    ],
 )
 def test_forged_news_callback_data_is_invalid(forged: str) -> None:
     assert isinstance(callbacks.decode(forged), callbacks.Invalid)
@@ -282,3 +290,62 @@ def test_interests_file_problems_name_the_line(tmp_path: Path) -> None:
 def test_no_interests_file_means_no_choice(tmp_path: Path) -> None:
     interests, problems = load_interests(tmp_path, ["en"], "en")
     assert interests.items == () and problems == []
+
+
+# -- storage: subscribing is one upsert ------------------------------------------------------
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+T1 = datetime(2026, 2, 5, 9, 0, tzinfo=UTC)
+
+
+async def test_subscribe_keeps_consent_while_active_and_renews_it_after_an_end(
+    storage: Storage,
+) -> None:
+    first = await storage.subscribe(11, locale="en", interests=["events"], now=T0)
+    assert (first.subscribed_at, first.interests, first.active) == (T0, ("events",), True)
+    # Again while active: the consent time stays; no interests given keeps them.
+    again = await storage.subscribe(11, locale="zh_Hans", now=T1)
+    assert (again.subscribed_at, again.interests, again.locale) == (T0, ("events",), "zh_Hans")
+    # Interests given replace them, still without a new consent time.
+    picked = await storage.subscribe(11, locale="en", interests=["treatments"], now=T1)
+    assert (picked.subscribed_at, picked.interests) == (T0, ("treatments",))
+    # After an end (unsubscribed or blocked): new consent, interests as given, active again.
+    await storage.mark_blocked(11, now=T1)
+    renewed = await storage.subscribe(11, locale="en", now=T1)
+    assert (renewed.subscribed_at, renewed.interests, renewed.active) == (T1, (), True)
+    assert renewed.blocked_at is None and renewed.unsubscribed_at is None
+
+
+async def test_subscribe_twice_at_once_is_one_consent(storage: Storage) -> None:
+    """Two taps of /subscribe processed together: on PostgreSQL a SELECT-then-INSERT made one
+    of them fail on the primary key; the upsert cannot."""
+    results = await asyncio.gather(
+        *(storage.subscribe(12, locale="en", now=T0.replace(minute=i)) for i in range(10))
+    )
+    stored = await storage.get_subscription(12)
+    assert stored is not None and stored.active
+    assert {r.subscribed_at for r in results} == {stored.subscribed_at}
+    assert await storage.count_active_subscriptions() == 1
+
+
+async def test_subscribe_double_tapped_in_the_chat(
+    start_bot: BotStarter, emulator: BotAPIEmulator, storage_url: str
+) -> None:
+    async with start_bot(database_url=storage_url) as bot:
+        user = emulator.user(13, language_code="en")
+        for _ in range(2):
+            emulator.deliver_text(13, "/subscribe")
+        await emulator.wait_for_bot(
+            13,
+            lambda: len(user.bot_messages()) >= 2,
+            within=5,
+            settle=0.3,
+            what="both answers",
+            since=0.0,
+        )
+        assert [m.text.splitlines()[0] for m in user.bot_messages()] == [
+            user.bot_messages()[0].text.splitlines()[0]
+        ] * 2
+        subscription = await bot.runtime.storage.get_subscription(13)
+        assert subscription is not None and subscription.active
+    assert emulator.errors == []

@@ -1,12 +1,26 @@
-"""Progress and report texts of a broadcast, in the admin's language (Telegram HTML)."""
+"""Progress and report texts of a broadcast, in the admin's language (Telegram HTML).
+
+Failure reasons are capped: the :data:`REPORT_REASONS` most frequent, each cut to
+:data:`REASON_CHARS`, then "and N more"; the whole text always fits one Telegram message.
+Reasons pass through :func:`~bot.core.redaction.redact` (a stored reason from before redaction
+was added may quote a request URL with the token).
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.core.i18n import Translator
+from bot.core.limits import MAX_MESSAGE_LENGTH
+from bot.core.redaction import redact
 from bot.storage import BroadcastSummary
+
+#: Failure reasons listed in a progress report (the most frequent first).
+REPORT_REASONS = 5
+#: A reason longer than this is cut (Telegram's own are far shorter).
+REASON_CHARS = 120
 
 
 def status_label(summary: BroadcastSummary, t: Translator) -> str:
@@ -37,12 +51,31 @@ def format_time(value: datetime) -> str:
 
 
 def counts_line(summary: BroadcastSummary, t: Translator) -> str:
-    return t("Sent {sent} · Blocked {blocked} · Failed {failed} · Remaining {remaining}").format(
+    line = t("Sent {sent} · Blocked {blocked} · Failed {failed} · Remaining {remaining}").format(
         sent=summary.sent,
         blocked=summary.blocked,
         failed=summary.failed,
         remaining=summary.remaining,
     )
+    if summary.skipped:
+        # TRANSLATORS: recipients never sent to (they withdrew consent or erased their data)
+        line += " · " + t("Skipped {skipped}").format(skipped=summary.skipped)
+    return line
+
+
+def short_reason(reason: str, limit: int = REASON_CHARS) -> str:
+    """A failure reason as shown to people: redacted, one line, at most ``limit`` characters."""
+    text = " ".join(redact(reason).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def top_reasons(
+    reasons: Sequence[tuple[str, int]], limit: int
+) -> tuple[list[tuple[str, int]], int, int]:
+    """The ``limit`` most frequent reasons, and how many other reasons and recipients remain."""
+    shown = list(reasons[:limit])
+    rest = reasons[limit:]
+    return shown, len(rest), sum(count for _reason, count in rest)
 
 
 def format_progress(summary: BroadcastSummary, t: Translator) -> str:
@@ -69,9 +102,22 @@ def format_progress(summary: BroadcastSummary, t: Translator) -> str:
         if summary.started_at is not None and summary.finished_at is not None:
             took = (summary.finished_at - summary.started_at).total_seconds()
             lines.append(html.escape(t("Took {duration}").format(duration=format_duration(took))))
-        if summary.failure_reasons:
-            lines.append(html.escape(t("Failure reasons:")))
-            lines += [
-                f"• {html.escape(reason)}: {count}" for reason, count in summary.failure_reasons
-            ]
-    return "\n".join(lines)
+        lines += _reason_lines(summary, t)
+    text = "\n".join(lines)
+    return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 1] + "…"
+
+
+def _reason_lines(summary: BroadcastSummary, t: Translator) -> list[str]:
+    if not summary.failure_reasons:
+        return []
+    shown, more, recipients = top_reasons(summary.failure_reasons, REPORT_REASONS)
+    lines = [html.escape(t("Failure reasons:"))]
+    lines += [f"• {html.escape(short_reason(reason))}: {count}" for reason, count in shown]
+    if more:
+        rest = t.ngettext(
+            "… and {count} more reason ({recipients} recipients)",
+            "… and {count} more reasons ({recipients} recipients)",
+            more,
+        ).format(count=more, recipients=recipients)
+        lines.append(html.escape(rest))
+    return lines

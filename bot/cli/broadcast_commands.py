@@ -20,7 +20,7 @@ from telegram.error import TelegramError
 
 from bot.broadcast.draft import broadcast_screen, choose_text, queue_broadcast
 from bot.broadcast.file import load_broadcast_file
-from bot.broadcast.progress import format_duration, format_time
+from bot.broadcast.progress import format_duration, format_time, short_reason, top_reasons
 from bot.cli.exits import EXIT_OK, EXIT_PROBLEMS
 from bot.config import Settings
 from bot.core.content.bundle import load_content
@@ -79,8 +79,15 @@ async def _create(settings: Settings, path: Path, out: TextIO, err: TextIO) -> i
     return EXIT_OK
 
 
+#: Failure reasons `broadcast show` lists (the most frequent first), then "and N more".
+SHOW_REASONS = 20
+
+
 def _counts(s: BroadcastSummary) -> str:
-    return f"sent {s.sent}, blocked {s.blocked}, failed {s.failed}, remaining {s.remaining}"
+    skipped = f", skipped {s.skipped}" if s.skipped else ""
+    return (
+        f"sent {s.sent}, blocked {s.blocked}, failed {s.failed}{skipped}, remaining {s.remaining}"
+    )
 
 
 async def _list(storage: Storage, out: TextIO) -> int:
@@ -131,8 +138,11 @@ async def _show(storage: Storage, broadcast_id: int, out: TextIO, err: TextIO) -
             "(they may have got it twice)"
         )
     if s.failure_reasons:
+        shown, more, recipients = top_reasons(s.failure_reasons, SHOW_REASONS)
         lines.append("failures:")
-        lines += [f"  {count:>6}  {reason}" for reason, count in s.failure_reasons]
+        lines += [f"  {count:>6}  {short_reason(reason, 200)}" for reason, count in shown]
+        if more:
+            lines.append(f"  … and {more} more reason(s), {recipients} recipient(s)")
     print("\n".join(lines), file=out)
     return EXIT_OK
 

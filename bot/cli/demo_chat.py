@@ -13,9 +13,9 @@ from dataclasses import replace
 from typing import TextIO
 
 from bot.cli.exits import UsageError
+from bot.cli.terminal_screen import numbered_buttons
 from bot.config import Settings
 from bot.core.content.bundle import load_content
-from bot.core.render import numbered_buttons
 from bot.testing import BotAPIEmulator, SimUser
 from bot.testing.harness import running_bot
 

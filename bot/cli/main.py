@@ -18,6 +18,7 @@ from pathlib import Path
 from bot.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from bot.cli.logs import setup_logging
 from bot.config import ConfigError, Settings
+from bot.core import pseudonyms
 from bot.core.content.bundle import ContentError
 from bot.storage.errors import StorageError
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lang", default=None, help="your language, e.g. en or zh_Hans")
     _add_translator_commands(sub)
     _add_broadcast_commands(sub)
+    _add_privacy_commands(sub)
     return parser
 
 
@@ -88,6 +90,19 @@ def _add_broadcast_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
             one.add_argument("--to", type=int, required=True, metavar="USER_ID")
 
 
+def _add_privacy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`privacy purge | forget USER_ID` (bot/cli/privacy_commands.py)."""
+    privacy = sub.add_parser("privacy", help="erase users: the retention rule now, or one user")
+    actions = privacy.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser(
+        "purge",
+        help="erase users neither subscribed nor seen within USER_RETENTION_DAYS (as `run` "
+        "does daily)",
+    )
+    forget = actions.add_parser("forget", help="erase one user, as their /forget does")
+    forget.add_argument("user_id", type=int, metavar="USER_ID")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -109,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     command: str = args.command
     settings = Settings.from_env(require_token=command == "run")
+    pseudonyms.use_key(settings.log_id_key)  # user ids in logs are keyed hashes
     if command == "run":
         setup_logging(settings.log_level_or("INFO"), settings.bot_token)
         from bot.telegram_side.wiring import serve
@@ -132,4 +148,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.cli import broadcast_commands
 
         return asyncio.run(broadcast_commands.run(args, settings))
+    if command == "privacy":
+        from bot.cli import privacy_commands
+
+        return asyncio.run(privacy_commands.run(args, settings))
     raise AssertionError(command)

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.cli.exits import EXIT_OK, EXIT_PROBLEMS, UsageError
+from bot.cli.terminal_screen import numbered_buttons
 from bot.config import Settings
 from bot.core.content.bundle import load_content
 from bot.core.content.freshness import (
     MarkError,
     mark_translated,
 )
-from bot.core.content.model import ROOT_ID
+from bot.core.content.model import RESERVED_FILES, ROOT_ID
 from bot.core.content.translation_status import (
     LocaleStatus,
     StatusError,
@@ -31,7 +32,7 @@ from bot.core.i18n import (
     SOURCE_LOCALE,
     po_path,
 )
-from bot.core.render import Renderer, Screen, numbered_buttons
+from bot.core.render import Renderer, Screen
 from bot.core.telegram_html import parse_html
 
 
@@ -225,7 +226,7 @@ def mark_command(
         ids = sorted(
             p.stem
             for p in locale_dir.glob("*.yaml")
-            if p.stem in english and locale != SOURCE_LOCALE
+            if p.stem in english and p.stem not in RESERVED_FILES and locale != SOURCE_LOCALE
         )
         if not ids:
             raise UsageError(f"mark-translated: {locale_dir} has no topic files")

@@ -18,6 +18,11 @@ VERSION = "1"
 _TOPIC_RE = re.compile(rf"^{TOPIC_ID_PATTERN}$")
 _LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(_[A-Za-z0-9]{2,8}){0,3}$")
 _INTEREST_RE = re.compile(rf"^{INTEREST_ID_PATTERN}$")
+#: A broadcast draft's id (``Storage.open_draft`` makes them): 12 lowercase hex digits.
+DRAFT_ID_PATTERN = r"[0-9a-f]{12}"
+_DRAFT_RE = re.compile(rf"^{DRAFT_ID_PATTERN}$")
+_TAG_RE = re.compile(r"^[0-9a-f]{8}$")
+_MINUTE_RE = re.compile(r"^[0-9]{1,10}$")
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,32 @@ class Unsubscribe:
 
 @dataclass(frozen=True)
 class BroadcastConfirm:
-    pass
+    """Confirm under a preview: queues exactly the draft it was shown for ("1:bc:<id>")."""
+
+    draft_id: str
 
 
 @dataclass(frozen=True)
 class BroadcastCancel:
-    pass
+    """Cancel under a preview: drops exactly that draft ("1:bx:<id>")."""
+
+    draft_id: str
+
+
+# -- /forget (telegram_side/handlers/privacy.py) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class ForgetConfirm:
+    """ "Erase my data", bound to one user (``tag``) and to the minute it was offered."""
+
+    tag: str  # pseudonyms.user_tag of the user it was offered to
+    minute: int  # Unix time // 60 when it was offered (older buttons are out of date)
+
+
+@dataclass(frozen=True)
+class ForgetCancel:
+    """Keep my data."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +130,8 @@ Action = (
     | Unsubscribe
     | BroadcastConfirm
     | BroadcastCancel
+    | ForgetConfirm
+    | ForgetCancel
 )
 # Fixed-form actions (no arguments) and their kinds.
 _FIXED: dict[type, str] = {
@@ -113,9 +140,10 @@ _FIXED: dict[type, str] = {
     Subscribe: "s",
     InterestsDone: "d",
     Unsubscribe: "u",
-    BroadcastConfirm: "bc",
-    BroadcastCancel: "bx",
+    ForgetCancel: "fn",
 }
+# Actions that name a broadcast draft.
+_DRAFT_KINDS: dict[type, str] = {BroadcastConfirm: "bc", BroadcastCancel: "bx"}
 _FIXED_BY_KIND = {kind: cls for cls, kind in _FIXED.items()}
 # A page number: 0-99, written without leading zeros (so each action has one encoding).
 _PAGE_RE = re.compile(r"0|[1-9][0-9]?")
@@ -131,6 +159,10 @@ def encode(action: Action) -> str:
         data = f"{VERSION}:L:{action.locale}"
     elif isinstance(action, ShowTerms):
         data = f"{VERSION}:w:{action.topic_id}:{action.page}:{action.terms_page}"
+    elif isinstance(action, BroadcastConfirm | BroadcastCancel):
+        data = f"{VERSION}:{_DRAFT_KINDS[type(action)]}:{action.draft_id}"
+    elif isinstance(action, ForgetConfirm):
+        data = f"{VERSION}:fy:{action.tag}:{action.minute}"
     elif not isinstance(action, ShowTopic):
         raise TypeError(f"not a button action: {action!r}")
     else:
@@ -153,17 +185,25 @@ def decode(data: str | None) -> Action | Invalid:
     if kind in _FIXED_BY_KIND and not args:
         fixed: Action = _FIXED_BY_KIND[kind]()
         return fixed
+    found = _decode_argument(kind, args) or _decode_topic(kind, args) or _decode_bound(kind, args)
+    return found if found is not None else Invalid(raw)
+
+
+def _decode_argument(kind: str, args: list[str]) -> Action | None:
+    """The one-argument actions: an interest to toggle, a language to set."""
     if kind == "i" and len(args) == 1 and _INTEREST_RE.match(args[0]):
         return ToggleInterest(args[0])
     if kind == "L" and len(args) == 1 and _LOCALE_RE.match(args[0]):
         return SetLanguage(args[0])
+    return None
+
+
+def _decode_topic(kind: str, args: list[str]) -> Action | None:
+    """A topic page (``t:<id>[:<page>]``) or the words of a page (``w:<id>:<page>:<n>``)."""
     if kind == "t" and 1 <= len(args) <= 2 and _TOPIC_RE.match(args[0]):
-        page = 0
-        if len(args) == 2:
-            if not re.fullmatch(r"[1-9][0-9]?", args[1]):
-                return Invalid(raw)
-            page = int(args[1])
-        return ShowTopic(args[0], page)
+        if len(args) == 2 and not re.fullmatch(r"[1-9][0-9]?", args[1]):
+            return None
+        return ShowTopic(args[0], int(args[1]) if len(args) == 2 else 0)
     if (
         kind == "w"
         and len(args) == 3
@@ -171,4 +211,13 @@ def decode(data: str | None) -> Action | Invalid:
         and all(_PAGE_RE.fullmatch(a) for a in args[1:])
     ):
         return ShowTerms(args[0], int(args[1]), int(args[2]))
-    return Invalid(raw)
+    return None
+
+
+def _decode_bound(kind: str, args: list[str]) -> Action | None:
+    """The actions bound to one draft or one user (wizard and /forget); None: not one."""
+    if kind in ("bc", "bx") and len(args) == 1 and _DRAFT_RE.match(args[0]):
+        return BroadcastConfirm(args[0]) if kind == "bc" else BroadcastCancel(args[0])
+    if kind == "fy" and len(args) == 2 and _TAG_RE.match(args[0]) and _MINUTE_RE.match(args[1]):
+        return ForgetConfirm(args[0], int(args[1]))
+    return None

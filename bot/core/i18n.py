@@ -12,6 +12,8 @@ import functools
 import gettext as _gettext
 import io
 import logging
+import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +104,45 @@ def message_key(message: Message) -> str:
     return message.id if isinstance(message.id, str) else message.id[0]
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def format_field_problems(text: str) -> list[str]:
+    """What makes ``text`` unsafe as a ``str.format`` template; [] when it is safe.
+
+    Only ``{name}`` is allowed: a format spec (``{date:>999999999}`` allocates a gigabyte on
+    every render), a conversion (``{x!r}``), attribute or index access (``{x.__class__}``,
+    ``{x[0]}``) and positional fields (``{}``, ``{0}``) are refused. A broken brace raises
+    ValueError.
+    """
+    problems: list[str] = []
+    for _literal, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        shown = (
+            "{"
+            + name
+            + (f"!{conversion}" if conversion else "")
+            + (f":{spec}" if spec else "")
+            + "}"
+        )
+        if spec:
+            problems.append(f"format spec in {shown[:40]}: write {{name}} only")
+        elif conversion:
+            problems.append(f"conversion in {shown[:40]}: write {{name}} only")
+        elif not _FIELD_NAME.match(name):
+            problems.append(f"placeholder {shown[:40]} must be a plain {{name}}")
+    return problems
+
+
+def _is_safe_translation(message: Message) -> bool:
+    strings = [message.string] if isinstance(message.string, str) else list(message.string or ())
+    try:
+        return not any(format_field_problems(s) for s in strings if s)
+    except ValueError:
+        return False
+
+
 def compile_catalog(catalog: Catalog) -> bytes:
     buf = io.BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
@@ -112,6 +153,12 @@ def load_translator(locales_dir: Path, locale: str, *, write_mo_file: bool = Tru
     """Compile ``locale``'s .po in memory and return its translator."""
     path = po_path(locales_dir, locale)
     catalog = read_catalog(path, locale)
+    for message in catalog:
+        # `check` refuses these; a bot started without it serves the English text instead.
+        if message.id and not _is_safe_translation(message):
+            log.warning("event=unsafe_translation_dropped path=%s line=%s", path, message.lineno)
+            plural = not isinstance(message.string, str)
+            message.string = ("",) * len(message.string or ()) if plural else ""
     try:
         data = compile_catalog(catalog)
     except (ValueError, TypeError) as exc:  # Babel refuses an entry it cannot write

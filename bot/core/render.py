@@ -198,7 +198,8 @@ class Renderer:
                     t(
                         "/start – main menu\n/language – change the language\n"
                         "/subscribe – news from the hospital\n/unsubscribe – stop the news\n"
-                        "/help – this help"
+                        "/privacy – what is stored about you (see it: /mydata, erase it: "
+                        "/forget)\n/help – this help"
                     )
                 ),
                 esc(
@@ -293,6 +294,10 @@ class Renderer:
     def _home_button(self, t: Translator) -> Button:
         return Button("🏠 " + t("Home"), callbacks.encode(callbacks.Home()))
 
+    def home_button(self, locale: str) -> Button:
+        """The Home button, labelled in ``locale`` (for screens built outside the renderer)."""
+        return self._home_button(self.catalogs.get(locale))
+
     def breadcrumb(self, locale: str, topic: Topic) -> str:
         t = self.catalogs.get(locale)
         chain = self.library.trees[locale].path_to(topic.id)
@@ -384,16 +389,3 @@ def _paging_row(
     if page < pages - 1:
         row.append(Button(t("Next") + " ▶", callbacks.encode(action(page + 1))))
     return tuple(row)
-
-
-def numbered_buttons(rows: list[list[str]]) -> list[str]:
-    """One line per keyboard row, buttons numbered from 1 across rows: ``[1] Back   [2] Home``."""
-    lines: list[str] = []
-    number = 1
-    for row in rows:
-        cells = []
-        for label in row:
-            cells.append(f"[{number}] {label}")
-            number += 1
-        lines.append("   ".join(cells))
-    return lines

@@ -12,6 +12,8 @@ See ``store.py`` for the interface, ``migrations/`` for how the schema evolves a
 """
 
 from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient
+from bot.storage.drafts import DRAFT_TTL, Draft
+from bot.storage.erasure import ERASED, DeliveryCounts, Erased
 from bot.storage.errors import (
     DATABASE_ERRORS,
     StorageConfigError,
@@ -28,8 +30,13 @@ __all__ = [
     "DATABASE_ERRORS",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATABASE_URL",
+    "DRAFT_TTL",
+    "ERASED",
     "BroadcastSummary",
     "DatabaseTarget",
+    "DeliveryCounts",
+    "Draft",
+    "Erased",
     "Outcome",
     "Recipient",
     "Storage",

@@ -5,8 +5,10 @@ Mixed into :class:`bot.storage.Storage`. A broadcast is ``scheduled`` until the 
 before ``done``. Its recipients are a snapshot of the matching active subscribers, taken when it
 is queued, each with the locale they had then. A recipient is ``pending``, then ``sending``
 (written *before* the request leaves, so a crash leaves it marked as possibly delivered), then
-one of the final states ``sent`` (with the message id), ``blocked`` or ``failed`` (with the
-reason). A retriable failure puts it back to ``pending`` with ``retry_at``.
+one of the final states ``sent`` (with the message id), ``blocked``, ``failed`` (with the
+reason) or ``skipped`` (never sent, with the reason: "erased" when the user erased their data
+with /forget, see ``erasure.py``). A retriable failure puts it back to ``pending`` with
+``retry_at``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from bot.core.times import utc
 from bot.storage.tables import broadcast_recipients, broadcasts, subscriptions
 
 BroadcastStatus = Literal["scheduled", "sending", "done", "cancelled"]
-RecipientState = Literal["pending", "sending", "sent", "blocked", "failed"]
-FINAL_STATES: tuple[RecipientState, ...] = ("sent", "blocked", "failed")
+RecipientState = Literal["pending", "sending", "sent", "blocked", "failed", "skipped"]
+FINAL_STATES: tuple[RecipientState, ...] = ("sent", "blocked", "failed", "skipped")
 REASON_MAX_LENGTH = 200
 
 _r = broadcast_recipients
@@ -58,6 +60,7 @@ class BroadcastSummary:
     sent: int
     blocked: int
     failed: int
+    skipped: int  # never sent: consent withdrawn or data erased before the send
     failure_reasons: tuple[tuple[str, int], ...]  # (reason, count), most frequent first
     in_doubt: int  # recipients sent again after a crash: at most this many duplicates
     eta_seconds: float | None  # from the pace so far; None before it starts or when finished
@@ -68,7 +71,7 @@ class BroadcastSummary:
 
     @property
     def settled(self) -> int:
-        return self.sent + self.blocked + self.failed
+        return self.sent + self.blocked + self.failed + self.skipped
 
     @property
     def progress(self) -> float:
@@ -127,32 +130,60 @@ class BroadcastStore:
         asked for all the news; ``interests`` None: regardless of interests). The selection runs
         inside the database (INSERT … SELECT), so queueing 100,000 recipients costs no memory.
         """
+        async with self._serial.begin() as conn:
+            return await self._insert_broadcast(
+                conn,
+                texts=texts,
+                locales=locales,
+                interests=interests,
+                send_at=send_at,
+                paid=paid,
+                created_by=created_by,
+                progress_chat_id=progress_chat_id,
+                progress_message_id=progress_message_id,
+                now=now,
+            )
+
+    async def _insert_broadcast(
+        self,
+        conn: AsyncConnection,
+        *,
+        texts: Mapping[str, str],
+        locales: Sequence[str] | None,
+        interests: Sequence[str] | None,
+        send_at: datetime | None,
+        paid: bool,
+        created_by: int | None,
+        progress_chat_id: int | None,
+        progress_message_id: int | None,
+        now: datetime | None,
+    ) -> int:
+        """The broadcast and its recipients, inside the caller's transaction; its id."""
         when = utc(now)
         for interest in interests or ():
             if not is_interest_id(interest):
                 raise ValueError(f"{interest!r} is not an interest id")
-        async with self._serial.begin() as conn:
-            result = await conn.execute(
-                insert(_b)
-                .values(
-                    status="scheduled",
-                    texts=json.dumps(dict(texts), ensure_ascii=False, sort_keys=True),
-                    audience_locales=None if locales is None else json.dumps(list(locales)),
-                    audience_interests=None if interests is None else json.dumps(list(interests)),
-                    paid=paid,
-                    created_by=created_by,
-                    created_at=when,
-                    send_at=utc(send_at) if send_at is not None else when,
-                    progress_chat_id=progress_chat_id,
-                    progress_message_id=progress_message_id,
-                    total=0,
-                    in_doubt=0,
-                )
-                .returning(_b.c.id)
+        result = await conn.execute(
+            insert(_b)
+            .values(
+                status="scheduled",
+                texts=json.dumps(dict(texts), ensure_ascii=False, sort_keys=True),
+                audience_locales=None if locales is None else json.dumps(list(locales)),
+                audience_interests=None if interests is None else json.dumps(list(interests)),
+                paid=paid,
+                created_by=created_by,
+                created_at=when,
+                send_at=utc(send_at) if send_at is not None else when,
+                progress_chat_id=progress_chat_id,
+                progress_message_id=progress_message_id,
+                total=0,
+                in_doubt=0,
             )
-            broadcast_id = int(result.scalar_one())
-            total = await self._plan_recipients(conn, broadcast_id, locales, interests)
-            await conn.execute(update(_b).where(_b.c.id == broadcast_id).values(total=total))
+            .returning(_b.c.id)
+        )
+        broadcast_id = int(result.scalar_one())
+        total = await self._plan_recipients(conn, broadcast_id, locales, interests)
+        await conn.execute(update(_b).where(_b.c.id == broadcast_id).values(total=total))
         return broadcast_id
 
     @staticmethod
@@ -272,6 +303,7 @@ class BroadcastStore:
             sent=counts.get("sent", 0),
             blocked=counts.get("blocked", 0),
             failed=counts.get("failed", 0),
+            skipped=counts.get("skipped", 0),
             failure_reasons=tuple(sorted(reasons, key=lambda item: (-item[1], item[0]))),
             in_doubt=int(row.in_doubt),
             eta_seconds=eta,

@@ -46,6 +46,8 @@ def create_engine_for(target: DatabaseTarget, *, connect_timeout: float) -> Asyn
     return create_async_engine(
         target.url,
         connect_args={"timeout": connect_timeout, "server_settings": server_settings},
+        # A statement's parameters hold user ids: never in an error's text (logged tracebacks).
+        hide_parameters=True,
     )
 
 
@@ -58,7 +60,9 @@ def _sqlite_engine(target: DatabaseTarget, *, connect_timeout: float) -> AsyncEn
             raise StorageUnavailableError(
                 f"cannot create the directory {parent} for {target.display}: {exc.strerror or exc}"
             ) from None
-    engine = create_async_engine(target.url, connect_args={"timeout": connect_timeout})
+    engine = create_async_engine(
+        target.url, connect_args={"timeout": connect_timeout}, hide_parameters=True
+    )
     use_wal = not target.is_memory
 
     @event.listens_for(engine.sync_engine, "connect")

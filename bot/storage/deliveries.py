@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, select, update
 
+from bot.core.redaction import redact
 from bot.core.times import as_utc, utc
 from bot.storage.broadcasts import (
     REASON_MAX_LENGTH,
@@ -149,7 +150,11 @@ class DeliveryStore(BroadcastStore):
     async def record_outcomes(
         self, broadcast_id: int, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> None:
-        """Store a batch of results in one transaction; blocked users' subscriptions end."""
+        """Store a batch of results in one transaction; blocked users' subscriptions end.
+
+        Reasons are redacted here, whoever wrote them: an error text may quote the request URL,
+        which holds the bot token (``bot.core.redaction``).
+        """
         if not outcomes:
             return
         when = utc(now)
@@ -171,7 +176,7 @@ class DeliveryStore(BroadcastStore):
                 "s": o.state,
                 "a": o.attempts,
                 "m": o.message_id,
-                "r": None if o.reason is None else o.reason[:REASON_MAX_LENGTH],
+                "r": None if o.reason is None else redact(o.reason)[:REASON_MAX_LENGTH],
                 "t": o.retry_at,
                 "w": when,
             }

@@ -30,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core.times import utc
 from bot.storage.connection import create_engine_for, enable_sqlite_wal
 from bot.storage.deliveries import DeliveryStore
+from bot.storage.drafts import DraftStore
+from bot.storage.erasure import ErasureStore
 from bot.storage.errors import StorageUnavailableError
 from bot.storage.migrations import current_revision, upgrade_to_head
 from bot.storage.subscriptions import SubscriptionStore
@@ -64,11 +66,12 @@ def _record(row: Row[Any]) -> UserRecord:
     )
 
 
-class Storage(SubscriptionStore, DeliveryStore):
+class Storage(SubscriptionStore, DeliveryStore, DraftStore, ErasureStore):
     """An open database. Create with :func:`open_storage`; close with :meth:`close`.
 
-    Subscriptions (``subscriptions.py``), broadcasts (``broadcasts.py``) and their delivery
-    (``deliveries.py``) add their methods through the base classes.
+    Subscriptions (``subscriptions.py``), broadcasts (``broadcasts.py``), their delivery
+    (``deliveries.py``), the admin's drafts (``drafts.py``) and erasure (``erasure.py``) add
+    their methods through the base classes.
     """
 
     def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
@@ -88,6 +91,7 @@ class Storage(SubscriptionStore, DeliveryStore):
             # makes them wait (busy_timeout) instead of failing with SQLITE_BUSY_SNAPSHOT.
             self._serial = engine.execution_options(sqlite_begin="immediate")
             insert = sqlite.insert
+        self._dialect_insert = insert
 
         now = bindparam("now", type_=UTCDateTime())
         touch = insert(users).values(

@@ -7,12 +7,12 @@ telling us the user blocked the bot (``blocked_at``, which ends it too).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, false, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -73,6 +73,8 @@ class SubscriptionStore:
 
     _single: AsyncEngine
     _serial: AsyncEngine
+    # postgresql.insert or sqlite.insert (both have on_conflict_do_update), set by Storage.
+    _dialect_insert: Callable[[Table], Any]
 
     async def subscribe(
         self,
@@ -88,47 +90,33 @@ class SubscriptionStore:
         interests unless new ones are given. Ending clears ``unsubscribed_at`` and ``blocked_at``.
         """
         _check_locale(locale)
-        encoded = encode_interests(interests)
-        when = utc(now)
-        async with self._serial.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(*subscriptions.c).where(subscriptions.c.user_id == user_id)
-                )
-            ).first()
-            if row is None:
-                await conn.execute(
-                    insert(subscriptions).values(
-                        user_id=user_id,
-                        locale=locale,
-                        interests=encoded,
-                        subscribed_at=when,
-                        unsubscribed_at=None,
-                        blocked_at=None,
-                    )
-                )
-            else:
-                active = row.unsubscribed_at is None and row.blocked_at is None
-                values: dict[str, Any] = {
-                    "locale": locale,
-                    "unsubscribed_at": None,
-                    "blocked_at": None,
-                }
-                if not active:
-                    values["subscribed_at"] = when
-                    values["interests"] = encoded
-                elif interests:
-                    values["interests"] = encoded
-                await conn.execute(
-                    update(subscriptions)
-                    .where(subscriptions.c.user_id == user_id)
-                    .values(**values)
-                )
-            stored = (
-                await conn.execute(
-                    select(*subscriptions.c).where(subscriptions.c.user_id == user_id)
-                )
-            ).one()
+        s = subscriptions
+        # One statement (INSERT … ON CONFLICT DO UPDATE): two taps on /subscribe at once cannot
+        # both insert. The SET expressions read the row as it was before this statement.
+        stmt = self._dialect_insert(s).values(
+            user_id=user_id,
+            locale=locale,
+            interests=encode_interests(interests),
+            subscribed_at=utc(now),
+            unsubscribed_at=None,
+            blocked_at=None,
+        )
+        active = and_(s.c.unsubscribed_at.is_(None), s.c.blocked_at.is_(None))
+        keep_interests = active if not interests else false()
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[s.c.user_id],
+            set_={
+                "locale": stmt.excluded.locale,
+                "subscribed_at": case(
+                    (active, s.c.subscribed_at), else_=stmt.excluded.subscribed_at
+                ),
+                "interests": case((keep_interests, s.c.interests), else_=stmt.excluded.interests),
+                "unsubscribed_at": None,
+                "blocked_at": None,
+            },
+        ).returning(*s.c)
+        async with self._single.begin() as conn:
+            stored = (await conn.execute(stmt)).one()
         return _subscription(stored)
 
     async def unsubscribe(self, user_id: int, *, now: datetime | None = None) -> bool:

@@ -131,3 +131,30 @@ Index(
     broadcast_recipients.c.state,
     broadcast_recipients.c.user_id,
 )
+# A user's rows across broadcasts: /mydata counts them, /forget and the retention job erase
+# them (without it each of those would read every recipient row ever written).
+Index("ix_broadcast_recipients_user_id", broadcast_recipients.c.user_id)
+
+# An admin's broadcast in the making (the /broadcast wizard), kept here rather than in one
+# process's memory so that any replica can take the admin's next step. One open draft per
+# admin; Confirm and Cancel name the draft's id, so an older preview's buttons cannot act on a
+# newer draft. A draft untouched for 30 minutes has expired (see ``drafts.py``).
+broadcast_drafts = Table(
+    "broadcast_drafts",
+    metadata,
+    Column("draft_id", String(12), primary_key=True, autoincrement=False),
+    Column("admin_id", BigInteger, nullable=False, index=True),
+    Column("locales", Text, nullable=False),  # JSON list, in the order the texts are asked
+    Column("texts", Text, nullable=False),  # JSON {locale: Telegram HTML}
+    Column("step", Integer, nullable=False),  # index into locales; len(locales): confirm
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Group chats the bot has told, once, that it works in private chats only; it stays quiet
+# there afterwards. Group ids only: no user is recorded.
+quiet_chats = Table(
+    "quiet_chats",
+    metadata,
+    Column("chat_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("noted_at", UTCDateTime(), nullable=False),
+)

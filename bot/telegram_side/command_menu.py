@@ -14,6 +14,7 @@ COMMANDS = (
     ("help", _("How to use this bot")),
     ("subscribe", _("News from the hospital")),
     ("unsubscribe", _("Stop the news")),
+    ("privacy", _("Your data: what is stored, and erasing it")),
 )
 
 

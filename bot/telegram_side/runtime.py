@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 
 from bot.broadcast.engine import BroadcastEngine
 from bot.config import Settings
+from bot.core.cache import BoundedCache
 from bot.core.content.bundle import LoadedContent
+from bot.core.content.privacy_text import PrivacyTexts
 from bot.core.interests import Interests
 from bot.core.render import Renderer
 from bot.storage import Storage, open_storage
+from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
+
+#: Group chats remembered as already told about private chats (the database has them all).
+QUIET_CHATS_CACHED = 10_000
 
 
 @dataclass
@@ -30,10 +36,18 @@ class Runtime:
     subscribers: SubscriberCache
     # What a subscriber can pick for news (content/interests.yaml).
     interests: Interests = field(default_factory=Interests)
+    # The privacy notice per locale (content/<locale>/privacy.yaml), for /privacy.
+    privacy: PrivacyTexts = field(default_factory=PrivacyTexts)
+    # Group chats already told that the bot works in private chats (handlers/gate.py).
+    quiet_chats: BoundedCache[int, bool] = field(
+        default_factory=lambda: BoundedCache(maxsize=QUIET_CHATS_CACHED, ttl=24 * 3600.0)
+    )
     # Two reloads at once would race to the swap (bot.telegram_side.hot_reload).
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The broadcast delivery engine, while `run` (or a test harness) has one running.
     engine: BroadcastEngine | None = None
+    # The daily erasure of users past USER_RETENTION_DAYS, while `run` runs.
+    retention: RetentionJob | None = None
 
     @property
     def locales(self) -> list[str]:
@@ -42,6 +56,7 @@ class Runtime:
     def use_content(self, content: LoadedContent) -> None:
         """Serve ``content`` from the next update on (one assignment per field)."""
         self.interests = content.interests
+        self.privacy = content.privacy
         self.renderer = Renderer(content.library, content.catalogs, self.settings.hospital)
 
 
@@ -58,4 +73,5 @@ async def create_runtime(
         UserTracker(storage),
         SubscriberCache(storage),
         content.interests,
+        content.privacy,
     )

@@ -129,7 +129,7 @@ class AiohttpRequest(BaseRequest):
                 headers = {"Content-Type": "application/json"}
         try:
             async with self._session.request(
-                method, url, data=data, headers=headers, timeout=timeout
+                method, url, data=data, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:

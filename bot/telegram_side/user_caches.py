@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from bot.core.cache import BoundedCache
+from bot.core.pseudonyms import log_ref
 from bot.storage import DATABASE_ERRORS, Storage
 
 log = logging.getLogger(__name__)
@@ -43,15 +44,22 @@ class UserTracker:
         self._cache: BoundedCache[int, tuple[str | None]] = BoundedCache(maxsize=maxsize, ttl=ttl)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def saved_locale(self, user_id: int) -> str | None:
-        """The user's saved language (None if they never chose); records that they were seen."""
+    async def saved_locale(self, user_id: int, *, touch: bool = True) -> str | None:
+        """The user's saved language (None if they never chose); records that they were seen.
+
+        ``touch=False`` only reads: an unknown user stays unknown (a press of /forget's
+        button must not create the row it is about to erase).
+        """
         cached = self._cache.get(user_id)
+        if cached is None and not touch:
+            record = await self.storage.get_user(user_id)
+            return None if record is None else record.locale
         if cached is None:
             record = await self.storage.touch_user(user_id)
             self._cache.set(user_id, (record.locale,))
             return record.locale
         (locale,) = cached
-        if (self._cache.age(user_id) or 0.0) >= self.touch_interval:
+        if touch and (self._cache.age(user_id) or 0.0) >= self.touch_interval:
             self._cache.set(user_id, cached)
             task = asyncio.create_task(self._touch(user_id))
             self._tasks.add(task)
@@ -62,6 +70,17 @@ class UserTracker:
         await self.storage.set_locale(user_id, locale)
         self._cache.set(user_id, (locale,))
 
+    async def forget(self, user_id: int) -> None:
+        """Before erasing a user: drop what is cached, and let background writes finish (one
+        landing after the erasure would bring the user row back)."""
+        self._cache.pop(user_id)
+        await self.flush()
+        self._cache.pop(user_id)
+
+    def drop(self, user_id: int) -> None:
+        """Forget what is cached about the user (after erasing them)."""
+        self._cache.pop(user_id)
+
     async def flush(self) -> None:
         """Wait for background writes (at shutdown)."""
         if self._tasks:
@@ -71,7 +90,9 @@ class UserTracker:
         try:
             await self.storage.touch_user(user_id)
         except DATABASE_ERRORS as exc:  # a missed last_seen never breaks a menu
-            log.warning("event=touch_failed user_id=%s error=%s", user_id, type(exc).__name__)
+            log.warning(
+                "event=touch_failed user_id=%s error=%s", log_ref(user_id), type(exc).__name__
+            )
 
 
 class SubscriberCache:

@@ -25,17 +25,23 @@ from telegram.request import HTTPXRequest
 
 from bot.broadcast.engine import engine_for_application
 from bot.config import Settings
+from bot.core import pseudonyms
 from bot.core.content.bundle import load_content
+from bot.core.redaction import register_secret
 from bot.telegram_side.command_menu import set_commands
 from bot.telegram_side.context import BotApplication, BotContext
 from bot.telegram_side.handlers import (
+    broadcast_list,
     broadcast_wizard,
+    gate,
     menu,
     news_optin,
     prelude,
+    privacy,
     reload_command,
 )
 from bot.telegram_side.hot_reload import install_sighup
+from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.runtime import Runtime, create_runtime
 from bot.telegram_side.transport import ObservedRequest
 
@@ -55,26 +61,30 @@ def build_application(
     Over 60 lines: this is the one list of handlers (DESIGN.md: wiring in one place), read top
     to bottom in the order PTB tries them, with a comment where order or group matters.
     """
+    token = token or settings.bot_token or ""
+    register_secret(token)  # cut from every log line, stored reason and admin message
+    pseudonyms.use_key(settings.log_id_key)  # user ids in logs are keyed hashes
     defaults = Defaults(
         parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
     )
     builder = (
         ApplicationBuilder()
         .application_class(BotApplication, kwargs={"runtime": runtime})
-        .token(token or settings.bot_token or "")
+        .token(token)
         .base_url(base_url or settings.api_base_url)
         .defaults(defaults)
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(concurrent_updates)
-        # PTB's default transport, wrapped so the broadcast engine sees interactive messages
-        # and gives them priority (telegram_side/transport.py).
-        .request(ObservedRequest(HTTPXRequest(connection_pool_size=256)))
+        .request(interactive_request())
     )
     app = builder.build()
     assert isinstance(app, BotApplication)
 
-    # Group -1 runs first for every update: whether the user is subscribed to news (the main
-    # menu's news button says so) and the user's locale, into the context.
+    # Group -2 runs first: only private chats, only what the handlers below use (no group,
+    # channel post or edited message); anything else stops there, before any database work.
+    app.add_handler(TypeHandler(Update, gate.screen_update), group=-2)
+    # Group -1: whether the user is subscribed to news (the main menu's news button says so)
+    # and the user's locale, into the context.
     app.add_handler(TypeHandler(Update, prelude.prepare_update), group=-1)
     # Group 0: exactly one of these answers an update; order matters within the group.
     app.add_handler(CommandHandler("start", menu.start))
@@ -83,19 +93,21 @@ def build_application(
     # News opt-in: /subscribe (and the menu's button), /unsubscribe and /stop end it.
     app.add_handler(CommandHandler("subscribe", news_optin.subscribe_command))
     app.add_handler(CommandHandler(["unsubscribe", "stop"], news_optin.unsubscribe_command))
-    # Admins only (filters.User on ADMIN_IDS; empty matches nobody): for anyone else these
-    # fall through to the unknown-command handler below, exactly like a command that does
-    # not exist. The wizard's /cancel, /skip and text input apply only to an admin whose
-    # draft is open, so an admin's ordinary text still reaches the menu handlers.
-    admins = filters.User(user_id=settings.admin_ids)
+    # Privacy: the notice, what is stored about the user, and erasing it.
+    app.add_handler(CommandHandler("privacy", privacy.privacy_command))
+    app.add_handler(CommandHandler("mydata", privacy.mydata_command))
+    app.add_handler(CommandHandler("forget", privacy.forget_command))
+    # Admins only, in private chats only (filters.User on ADMIN_IDS; empty matches nobody):
+    # for anyone else these fall through to the unknown-command handler below, exactly like a
+    # command that does not exist. /cancel, /skip and an admin's text look up the admin's
+    # open draft (in the database); without one they get the ordinary answers.
+    admins = filters.User(user_id=settings.admin_ids) & filters.ChatType.PRIVATE
     wizard = broadcast_wizard.BroadcastWizard()
     app.add_handler(CommandHandler("broadcast", wizard.start, filters=admins))
-    app.add_handler(CommandHandler("broadcasts", broadcast_wizard.list_broadcasts, filters=admins))
-    app.add_handler(CommandHandler("cancel", wizard.cancel, filters=admins & wizard.active))
-    app.add_handler(CommandHandler("skip", wizard.skip, filters=admins & wizard.active))
-    app.add_handler(
-        MessageHandler(filters.TEXT & ~filters.COMMAND & admins & wizard.active, wizard.on_text)
-    )
+    app.add_handler(CommandHandler("broadcasts", broadcast_list.list_broadcasts, filters=admins))
+    app.add_handler(CommandHandler("cancel", wizard.cancel, filters=admins))
+    app.add_handler(CommandHandler("skip", wizard.skip, filters=admins))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & admins, wizard.on_text))
     # Buttons: the specific kinds first (each pattern decodes callback_data); menu.button
     # takes every other press, including forged and out-of-date data. A non-admin pressing
     # a forged wizard button gets menu.button's answer from wizard.on_button.
@@ -107,6 +119,7 @@ def build_application(
     app.add_handler(
         CallbackQueryHandler(news_optin.news_button, pattern=news_optin.is_news_button)
     )
+    app.add_handler(CallbackQueryHandler(privacy.forget_button, pattern=privacy.is_forget_button))
     app.add_handler(
         CallbackQueryHandler(wizard.on_button, pattern=broadcast_wizard.is_wizard_button)
     )
@@ -114,12 +127,27 @@ def build_application(
     # The user blocked (or unblocked) the bot: mark the subscription; never resubscribe.
     app.add_handler(ChatMemberHandler(news_optin.member_status, ChatMemberHandler.MY_CHAT_MEMBER))
     # /reload (admins only; others get the unknown-command answer): before the catch-all below.
-    app.add_handler(CommandHandler("reload", reload_command.reload_command))
+    app.add_handler(
+        CommandHandler("reload", reload_command.reload_command, filters=filters.ChatType.PRIVATE)
+    )
     # After the known commands: any other command, then any other text, gets a hint + menu.
     app.add_handler(MessageHandler(filters.COMMAND, menu.unknown_command))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, menu.unknown_text))
     app.add_error_handler(menu.on_error)
     return app
+
+
+def interactive_request() -> ObservedRequest:
+    """PTB's default transport (httpx) for the interactive bot, wrapped so that the broadcast
+    engine sees interactive messages and gives them priority (telegram_side/transport.py).
+
+    Redirects are not followed: the Bot API never redirects, and following one would resend
+    a request (its body, and a URL that may hold the token) to wherever the answer points.
+    httpx does not follow by default; it is said here so that it stays so.
+    """
+    return ObservedRequest(
+        HTTPXRequest(connection_pool_size=256, httpx_kwargs={"follow_redirects": False})
+    )
 
 
 @asynccontextmanager
@@ -130,7 +158,8 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
         await set_commands(app.bot, runtime.renderer, runtime.settings.default_locale)
         await app.start()
         assert app.updater is not None
-        await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        # Only the update types the handlers use (handlers/gate.py).
+        await app.updater.start_polling(allowed_updates=list(gate.ALLOWED_UPDATES))
         log.info("event=polling_started locales=%s", ",".join(runtime.locales))
         # Delivers queued broadcasts (from the CLI or an admin) while the bot runs.
         engine = engine_for_application(
@@ -138,10 +167,16 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
         )
         await engine.start()
         runtime.engine = engine
+        # Erases users past USER_RETENTION_DAYS, daily (telegram_side/retention.py).
+        retention = RetentionJob(runtime.storage, runtime.settings.user_retention_days)
+        retention.start()
+        runtime.retention = retention
         try:
             yield app
         finally:
             runtime.engine = None
+            runtime.retention = None
+            await retention.stop()
             await engine.stop()
             await app.updater.stop()
             await app.stop()

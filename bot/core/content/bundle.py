@@ -1,4 +1,5 @@
-"""Everything the bot serves, loaded together: topic trees, catalogs and news interests.
+"""Everything the bot serves, loaded together: topic trees, catalogs, news interests and the
+privacy notice.
 
 Used by ``run``, ``demo``, ``render``, ``broadcast create`` and the hot reload; none of them
 needs python-telegram-bot to read the files.
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from bot.config import Settings
 from bot.core.content.loader import content_locales, load_library
 from bot.core.content.model import Library
+from bot.core.content.privacy_text import PrivacyTexts, load_privacy_texts
 from bot.core.i18n import CatalogError, Catalogs, catalog_locales
 from bot.core.interests import Interests, load_interests
 
@@ -25,6 +27,8 @@ class LoadedContent:
     catalogs: Catalogs
     # The interests a subscriber can pick (content/interests.yaml; empty when absent).
     interests: Interests = field(default_factory=Interests)
+    # The privacy notice of each locale (content/<locale>/privacy.yaml), for /privacy.
+    privacy: PrivacyTexts = field(default_factory=PrivacyTexts)
 
     @property
     def locales(self) -> list[str]:
@@ -66,4 +70,8 @@ def load_content(settings: Settings) -> LoadedContent:
     interest_errors = [p for p in problems if p.severity == "error"]
     if interest_errors:
         raise ContentError(interest_errors[0].format())
-    return LoadedContent(result.library, catalogs, interests)
+    privacy, problems = load_privacy_texts(settings.content_dir, locales, settings.default_locale)
+    privacy_errors = [p for p in problems if p.severity == "error"]
+    if privacy_errors:
+        raise ContentError(privacy_errors[0].format())
+    return LoadedContent(result.library, catalogs, interests, privacy)

@@ -17,6 +17,7 @@ from bot.core.content.freshness import freshness_problems, review_problems, sign
 from bot.core.content.glossary import collisions
 from bot.core.content.loader import content_locales, load_library
 from bot.core.content.model import ROOT_ID, ContentTree, Library, Topic
+from bot.core.content.privacy_text import privacy_problems
 from bot.core.content.problems import Problem
 from bot.core.content.screen_checks import MAX_DEPTH, check_rendering
 from bot.core.i18n import (
@@ -27,12 +28,14 @@ from bot.core.i18n import (
     Translator,
     catalog_locales,
     compile_catalog,
+    format_field_problems,
     is_translated,
     message_key,
     po_path,
     read_catalog,
     read_template,
 )
+from bot.core.interests import load_interests
 from bot.core.render import Renderer
 
 
@@ -57,20 +60,8 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
     content_dir, locales_dir = settings.content_dir, settings.locales_dir
     with_content = set(content_locales(content_dir))
     with_catalog = set(catalog_locales(locales_dir))
-    for loc in sorted(with_content - with_catalog):
-        report.problems.append(
-            Problem(po_path(locales_dir, loc), None, f"locale {loc!r} has content but no catalog")
-        )
-    for loc in sorted(with_catalog - with_content):
-        report.problems.append(
-            Problem(content_dir / loc, None, f"locale {loc!r} has a catalog but no content")
-        )
-    locales = sorted(with_content | with_catalog)
-    report.locales = locales
-    if SOURCE_LOCALE not in with_content:
-        report.problems.append(
-            Problem(content_dir / SOURCE_LOCALE, None, "the source locale has no content")
-        )
+    report.locales = sorted(with_content | with_catalog)
+    report.problems.extend(_locale_problems(settings, with_content, with_catalog))
 
     loaded = load_library(content_dir, sorted(with_content))
     report.problems.extend(loaded.problems)
@@ -94,6 +85,7 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
     report.problems += freshness_problems(library, content_dir) + signoff_problems(library)
     age = settings.review_max_age_days
     report.problems += review_problems(library, age, today or date.today())
+    report.problems.extend(_data_file_problems(settings, sorted(with_content), today))
 
     translators: dict[str, Translator] = {}
     pot = _read_pot(locales_dir, report.problems)
@@ -112,6 +104,34 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
     for tree in library.trees.values():
         report.problems.extend(check_rendering(renderer, tree))
     return report
+
+
+def _data_file_problems(
+    settings: Settings, locales: list[str], today: date | None
+) -> list[Problem]:
+    """The content files besides topics: the news interests and the privacy notices."""
+    _interests, problems = load_interests(settings.content_dir, locales, settings.default_locale)
+    return problems + privacy_problems(settings, locales, today or date.today())
+
+
+def _locale_problems(
+    settings: Settings, with_content: set[str], with_catalog: set[str]
+) -> list[Problem]:
+    """Each locale has both content and a catalog, and the source locale has content."""
+    content_dir, locales_dir = settings.content_dir, settings.locales_dir
+    problems = [
+        Problem(po_path(locales_dir, loc), None, f"locale {loc!r} has content but no catalog")
+        for loc in sorted(with_content - with_catalog)
+    ]
+    problems += [
+        Problem(content_dir / loc, None, f"locale {loc!r} has a catalog but no content")
+        for loc in sorted(with_catalog - with_content)
+    ]
+    if SOURCE_LOCALE not in with_content:
+        problems.append(
+            Problem(content_dir / SOURCE_LOCALE, None, "the source locale has no content")
+        )
+    return problems
 
 
 def check_tree(tree: ContentTree) -> list[Problem]:
@@ -252,7 +272,9 @@ def check_catalog(catalog: Catalog, path: Path, locale: str, pot: Catalog | None
         translated = is_translated(message)
         if not translated and not is_source:
             problems.append(Problem(path, line, f"untranslated entry {label}"))
-        if translated:
+        unsafe = _unsafe_field_problems(message, path, line, label)
+        problems.extend(unsafe)
+        if translated and not unsafe:
             problems.extend(_placeholder_problems(message, path, line, label))
     if pot is not None:
         have = {message_key(m) for m in catalog if m.id}
@@ -266,6 +288,23 @@ def check_catalog(catalog: Catalog, path: Path, locale: str, pot: Catalog | None
                         "(run pybabel update, see README)",
                     )
                 )
+    return problems
+
+
+def _unsafe_field_problems(
+    message: Message, path: Path, line: int | None, label: str
+) -> list[Problem]:
+    """Format specs, conversions and other fields than ``{name}``, in msgid and msgstr."""
+    ids = [message.id] if isinstance(message.id, str) else list(message.id)
+    strs = [message.string] if isinstance(message.string, str) else list(message.string or ())
+    problems: list[Problem] = []
+    for what, texts in (("msgid", ids), ("msgstr", strs)):
+        for text in texts:
+            try:
+                found = format_field_problems(text or "")
+            except ValueError:
+                continue  # a broken brace: reported by _placeholder_problems
+            problems.extend(Problem(path, line, f"{what} of {label}: {p}") for p in found)
     return problems
 
 

@@ -31,6 +31,7 @@ import yaml
 from bot.core.content.loader import load_tree
 from bot.core.content.model import ContentTree, GlossaryTerm, Library, Topic
 from bot.core.content.problems import Problem
+from bot.core.content.yamlfile import load_yaml_text
 from bot.core.i18n import SOURCE_LOCALE
 
 FIELD = "translated_from"
@@ -137,7 +138,7 @@ def english_diff(locale_dir: Path, english: Topic, translated_from: str) -> str:
 
 def _read_snapshot(path: Path, expected_hash: str) -> str | None:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        _node, data = load_yaml_text(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     if not isinstance(data, dict) or data.get("hash") != expected_hash:
@@ -354,7 +355,7 @@ def set_field(text: str, key: str, value: str, path: Path) -> str:
     An existing entry is replaced in place; a new one goes after the sign-off (``reviewed_by``,
     else ``reviewed``), or after ``id``.
     """
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    node, old_data = load_yaml_text(text)
     if not isinstance(node, yaml.MappingNode):
         raise MarkError(f"{path}: a topic file must be a mapping of fields")
     lines = text.splitlines(keepends=True)
@@ -376,9 +377,8 @@ def set_field(text: str, key: str, value: str, path: Path) -> str:
         new_lines = [*lines[:at], entry, *lines[at:]]
     new_text = "".join(new_lines)
     # The edit must change exactly one field: verify by parsing both versions.
-    old_data = yaml.safe_load(text)
-    new_data = yaml.safe_load(new_text)
-    expected = {**old_data, key: yaml.safe_load(value)}
+    _new_node, new_data = load_yaml_text(new_text)
+    expected = {**old_data, key: load_yaml_text(value)[1]}
     if new_data != expected:
         raise MarkError(f"{path}: could not add {key!r} without changing other fields")
     return new_text

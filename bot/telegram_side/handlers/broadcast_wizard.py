@@ -1,94 +1,73 @@
-"""The admin's side of broadcasts in the chat: the /broadcast wizard and /broadcasts.
+"""The admin's /broadcast wizard in the chat.
 
-Only user ids in ``ADMIN_IDS`` reach these handlers (``telegram_side/wiring.py`` registers
-them behind a ``filters.User`` filter); for everyone else /broadcast is an unknown command, and
-a forged wizard button is an out-of-date button.
+Only user ids in ``ADMIN_IDS``, in a private chat, reach these handlers
+(``telegram_side/wiring.py`` registers them behind a filter); for everyone else /broadcast is an
+unknown command, and a forged wizard button is an out-of-date button.
 
 The wizard asks for the text of each locale (the default locale first; the others may be
 skipped, and their subscribers then get nothing from it), checks each text the way Telegram
 parses HTML, sends the admin a preview of every text exactly as subscribers will see it, and
-queues the broadcast when the admin presses Confirm. A progress message is sent then, and the
-delivery engine edits it while sending and writes the final report into it.
+queues the broadcast when the admin presses Confirm.
 
-State is per admin, in memory (a restart forgets an unfinished draft); each handler changes it
-before its first ``await``, so two updates of the same admin processed concurrently cannot
-queue a draft twice.
+The draft lives in the database (``Storage.open_draft``, table ``broadcast_drafts``), not in
+this process, so any replica can take the admin's next step; it expires after 30 minutes
+without a step. Confirm and Cancel carry the draft's id: under an older preview they answer
+"out of date" and do nothing. Confirm queues first (``Storage.queue_draft``: the draft is
+deleted as the broadcast is inserted, in one transaction) and says "Queued" only once the
+database has it; if queueing fails the admin is told, nothing is sent, and the draft stays for
+another press of Confirm. A progress message goes out just before queueing (its id is stored
+with the broadcast, and the delivery engine edits it while sending and writes the final report
+into it); "Queued" is written into the question above it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
-from dataclasses import dataclass, field
 
 from telegram import Message, Update
-from telegram.ext import filters
 
-from bot.broadcast.draft import BroadcastDraft, broadcast_screen, queue_broadcast, validate_draft
-from bot.broadcast.progress import counts_line, format_time, status_label
+from bot.broadcast.draft import BroadcastDraft, broadcast_screen, validate_draft
 from bot.core import callbacks
-from bot.core.i18n import Translator, display_name
+from bot.core.i18n import Translator, _, display_name
+from bot.core.pseudonyms import log_ref
 from bot.core.render import Button, Screen, esc
-from bot.core.telegram_html import TelegramHTMLError, parse_html, validate_message_text
+from bot.core.telegram_html import TelegramHTMLError, validate_message_text
+from bot.storage import DATABASE_ERRORS, Draft
 from bot.telegram_side.context import BotContext
 from bot.telegram_side.handlers import menu
-from bot.telegram_side.handlers.replies import answer, edit, send
+from bot.telegram_side.handlers.replies import answer, edit, retrying, send
 
 log = logging.getLogger(__name__)
 
-# An unfinished draft is forgotten after this long without a step (the admin's later text
-# then goes to the ordinary menu again).
-WIZARD_TTL = 30 * 60.0
+OUT_OF_DATE = _("This preview is out of date: nothing was done. Send /broadcast to start again.")
+CANCELLED = _("Broadcast cancelled. Nothing was sent.")
+# A step of the same admin taken elsewhere meanwhile (another update, another replica).
+_STEP_ATTEMPTS = 3
 
 
-@dataclass
-class Draft:
-    """One admin's broadcast in the making."""
-
-    locales: tuple[str, ...]  # in the order asked: the default locale first
-    texts: dict[str, str] = field(default_factory=dict)
-    step: int = 0  # index into locales; == len(locales) once waiting for Confirm
-    touched: float = field(default_factory=time.monotonic)
-
-    @property
-    def waiting_for_text(self) -> bool:
-        return self.step < len(self.locales)
-
-    @property
-    def locale(self) -> str:
-        return self.locales[self.step]
-
-    def broadcast(self) -> BroadcastDraft:
-        """The draft to queue: a skipped locale's subscribers are left out of the audience."""
-        skipped = any(loc not in self.texts for loc in self.locales)
-        audience = tuple(loc for loc in self.locales if loc in self.texts) if skipped else None
-        return BroadcastDraft(texts=dict(self.texts), locales=audience)
+def as_broadcast(draft: Draft) -> BroadcastDraft:
+    """The draft to queue: a skipped locale's subscribers are left out of the audience."""
+    skipped = any(loc not in draft.texts for loc in draft.locales)
+    audience = tuple(loc for loc in draft.locales if loc in draft.texts) if skipped else None
+    return BroadcastDraft(texts=dict(draft.texts), locales=audience)
 
 
-class _InWizard(filters.MessageFilter):
-    """Messages from an admin whose draft is open (so their text goes to the wizard)."""
-
-    def __init__(self, wizard: BroadcastWizard) -> None:
-        super().__init__(name="InBroadcastWizard")
-        self.wizard = wizard
-
-    def filter(self, message: Message) -> bool:
-        user = message.from_user
-        return user is not None and self.wizard.draft(user.id) is not None
+def is_wizard_button(data: object) -> bool:
+    """The callback_data of the wizard's Confirm and Cancel buttons."""
+    return isinstance(data, str) and isinstance(
+        callbacks.decode(data), callbacks.BroadcastConfirm | callbacks.BroadcastCancel
+    )
 
 
 class BroadcastWizard:
     def __init__(self) -> None:
-        self._drafts: dict[int, Draft] = {}
-        #: A filter for handlers that only apply inside the wizard.
-        self.active = _InWizard(self)
+        # One step at a time per admin in this process (in arrival order); across replicas
+        # the draft's step is compared and set in the database.
+        self._locks: dict[int, asyncio.Lock] = {}
 
-    def draft(self, admin_id: int) -> Draft | None:
-        draft = self._drafts.get(admin_id)
-        if draft is not None and time.monotonic() - draft.touched > WIZARD_TTL:
-            self._drafts.pop(admin_id, None)
-            return None
-        return draft
+    def _lock(self, admin_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(admin_id, asyncio.Lock())
 
     # -- commands --------------------------------------------------------------------------
 
@@ -99,9 +78,9 @@ class BroadcastWizard:
             return
         default = context.runtime.settings.default_locale
         locales = (default, *(loc for loc in context.renderer.locales if loc != default))
-        draft = Draft(locales)
-        self._drafts[user.id] = draft
-        log.info("event=broadcast_wizard_started admin_id=%s", user.id)
+        async with self._lock(user.id):
+            draft = await context.runtime.storage.open_draft(user.id, locales)
+        log.info("event=broadcast_wizard_started admin_id=%s", log_ref(user.id))
         t = context.t
         intro = esc(
             t(
@@ -113,93 +92,110 @@ class BroadcastWizard:
         await _reply(update, f"✉️ {intro}\n\n{_prompt(t, draft, default)}")
 
     async def cancel(self, update: Update, context: BotContext) -> None:
-        """/cancel inside the wizard."""
+        """/cancel inside the wizard; without an open draft it is an unknown command."""
         user = update.effective_user
         if user is None:
             return
-        self._drafts.pop(user.id, None)
-        await _reply(update, esc(context.t("Broadcast cancelled. Nothing was sent.")))
+        if not await context.runtime.storage.delete_drafts(user.id):
+            await menu.unknown_command(update, context)
+            return
+        await _reply(update, esc(context.t(CANCELLED)))
 
     async def skip(self, update: Update, context: BotContext) -> None:
         """/skip: this locale's subscribers are left out of this broadcast."""
         user = update.effective_user
-        draft = self.draft(user.id) if user else None
-        if draft is None:
+        if user is None:
             return
         t = context.t
         default = context.runtime.settings.default_locale
-        if not draft.waiting_for_text or draft.locale == default:
-            await _reply(
-                update,
-                esc(t("The {language} text is needed: please send it, or /cancel.")).format(
-                    language=esc(display_name(default))
-                ),
-            )
-            return
-        draft.step += 1
-        draft.touched = time.monotonic()
-        await self._next(update, context, draft)
+        async with self._lock(user.id):
+            draft = await context.runtime.storage.get_draft(user.id)
+            if draft is None:
+                await menu.unknown_command(update, context)
+                return
+            if not draft.waiting_for_text:
+                await _reply(update, esc(t(_PRESS_CONFIRM)))
+                return
+            if draft.locale == default:
+                await _reply(
+                    update,
+                    esc(t("The {language} text is needed: please send it, or /cancel.")).format(
+                        language=esc(display_name(default))
+                    ),
+                )
+                return
+            advanced = await self._advance(context, draft, None)
+        if advanced is not None:
+            await self._next(update, context, advanced)
 
     async def on_text(self, update: Update, context: BotContext) -> None:
-        """The admin's text for the current locale: Telegram HTML, written on purpose."""
+        """An admin's text: the current locale's text when a draft is open (Telegram HTML,
+        written on purpose), else ordinary text to the menu."""
         message = update.effective_message
         user = update.effective_user
-        draft = self.draft(user.id) if user else None
-        if message is None or message.text is None or draft is None:
+        if message is None or message.text is None or user is None:
             return
         t = context.t
-        if not draft.waiting_for_text:
-            await _reply(
-                update, esc(t("Please press Confirm or Cancel under the preview, or /cancel."))
-            )
-            return
-        text = message.text
-        try:
-            validate_message_text(text, "html")
-        except TelegramHTMLError as exc:
-            problem = esc(t("Telegram would refuse this text: {reason}")).format(
-                reason=f"<code>{esc(exc.description)}</code>"
-            )
-            await _reply(update, f"⚠️ {problem}\n\n{_prompt(t, draft, draft.locale)}")
-            return
-        draft.texts[draft.locale] = text
-        draft.step += 1
-        draft.touched = time.monotonic()
-        await self._next(update, context, draft)
+        async with self._lock(user.id):
+            draft = await context.runtime.storage.get_draft(user.id)
+            if draft is None:
+                await menu.unknown_text(update, context)
+                return
+            if not draft.waiting_for_text:
+                await _reply(update, esc(t(_PRESS_CONFIRM)))
+                return
+            try:
+                validate_message_text(message.text, "html")
+            except TelegramHTMLError as exc:
+                problem = esc(t("Telegram would refuse this text: {reason}")).format(
+                    reason=f"<code>{esc(exc.description)}</code>"
+                )
+                default = context.runtime.settings.default_locale
+                await _reply(update, f"⚠️ {problem}\n\n{_prompt(t, draft, default)}")
+                return
+            advanced = await self._advance(context, draft, message.text)
+        if advanced is not None:
+            await self._next(update, context, advanced)
+
+    async def _advance(self, context: BotContext, draft: Draft, text: str | None) -> Draft | None:
+        """Store ``text`` for the draft's current step (compare-and-set on the step)."""
+        storage = context.runtime.storage
+        for _attempt in range(_STEP_ATTEMPTS):
+            advanced = await storage.advance_draft(draft, text)
+            if advanced is not None:
+                return advanced
+            fresh = await storage.get_draft(draft.admin_id, draft.id)
+            if fresh is None or not fresh.waiting_for_text:
+                return None
+            draft = fresh
+        return None
 
     async def _next(self, update: Update, context: BotContext, draft: Draft) -> None:
         t = context.t
-        if draft.waiting_for_text:
-            await _reply(update, _prompt(t, draft, context.runtime.settings.default_locale))
-            return
         settings = context.runtime.settings
+        if draft.waiting_for_text:
+            await _reply(update, _prompt(t, draft, settings.default_locale))
+            return
         problems = validate_draft(
-            draft.broadcast(),
+            as_broadcast(draft),
             available_locales=context.renderer.locales,
             default_locale=settings.default_locale,
         )
         if problems:  # the texts passed one by one: this is a limit of the whole broadcast
-            user = update.effective_user
-            if user is not None:
-                self._drafts.pop(user.id, None)
+            await context.runtime.storage.delete_drafts(draft.admin_id, draft.id)
             lines = "\n".join("• " + esc(p) for p in problems)
             cancelled = esc(t("The broadcast cannot be sent; nothing was queued:"))
             await _reply(update, f"⚠️ {cancelled}\n{lines}")
-            return
-        message = update.effective_message
-        if message is None:
             return
         # Read before the preview, so that its messages and the question follow one another.
         count = await context.runtime.storage.count_active_subscriptions()
         await _reply(update, "👀 " + esc(t("Preview: subscribers will receive exactly this.")))
         for locale in draft.locales:
-            text = draft.texts.get(locale)
-            if text is None:
-                continue
-            screen = broadcast_screen(
-                draft.texts, locale, settings.default_locale, context.renderer.catalogs
-            )
-            await send(update, screen)
+            if locale in draft.texts:
+                screen = broadcast_screen(
+                    draft.texts, locale, settings.default_locale, context.renderer.catalogs
+                )
+                await send(update, screen)
         subscribers = t.ngettext(
             "There is {count} subscriber now.", "There are {count} subscribers now.", count
         ).format(count=count)
@@ -212,7 +208,7 @@ class BroadcastWizard:
                 )
             )
         summary.append("<b>" + esc(t("Send it now?")) + "</b>")
-        await send(update, Screen("\n\n".join(summary), _confirm_keyboard(t)))
+        await send(update, Screen("\n\n".join(summary), _confirm_keyboard(t, draft.id)))
 
     # -- Confirm / Cancel ------------------------------------------------------------------
 
@@ -225,52 +221,80 @@ class BroadcastWizard:
             await menu.button(update, context)  # the same answer as any out-of-date button
             return
         action = callbacks.decode(query.data)
-        draft = self.draft(admin_id)
-        t = context.t
-        if draft is None or draft.waiting_for_text:
-            await answer(
-                query, t("This broadcast is no longer open. Start again with /broadcast.")
-            )
+        if not isinstance(action, callbacks.BroadcastConfirm | callbacks.BroadcastCancel):
+            await menu.button(update, context)
             return
-        # Taken out before any await: a second press (or a concurrent one) finds nothing.
-        self._drafts.pop(admin_id, None)
+        t = context.t
+        storage = context.runtime.storage
+        draft = await storage.get_draft(admin_id, action.draft_id)
+        if draft is None or draft.waiting_for_text:
+            await answer(query, t(OUT_OF_DATE))
+            return
         if isinstance(action, callbacks.BroadcastCancel):
+            if not await storage.delete_drafts(admin_id, draft.id):
+                await answer(query, t(OUT_OF_DATE))
+                return
             await answer(query)
-            await edit(
-                query, Screen(esc(t("Broadcast cancelled. Nothing was sent.")), ()), or_send=False
-            )
+            await edit(query, Screen(esc(t(CANCELLED)), ()), or_send=False)
             return
         await answer(query)
-        await edit(query, Screen("✅ " + esc(t("Confirmed.")), ()), or_send=False)
-        message = query.message
-        if not isinstance(message, Message):
+        if isinstance(query.message, Message):
+            await self._queue(query.message, context, draft)
+
+    async def _queue(self, question: Message, context: BotContext, draft: Draft) -> None:
+        """Queue the draft; the progress message tells the admin what became of it."""
+        t = context.t
+        progress = await question.reply_text("⏳ " + esc(t("Queueing the broadcast…")))
+        broadcast = as_broadcast(draft)
+        try:
+            broadcast_id = await context.runtime.storage.queue_draft(
+                draft,
+                texts=broadcast.texts,
+                locales=broadcast.locales,
+                progress_chat_id=progress.chat_id,
+                progress_message_id=progress.message_id,
+            )
+        except DATABASE_ERRORS as exc:
+            log.error(
+                "event=broadcast_queue_failed admin_id=%s error=%s",
+                log_ref(draft.admin_id),
+                type(exc).__name__,
+            )
+            failed = t(
+                "The broadcast could not be queued: the database did not answer. Nothing was "
+                "sent, and your draft is kept: press Confirm again."
+            )
+            await retrying(lambda: progress.edit_text("⚠️ " + esc(failed)))
             return
-        progress = await message.reply_text("⏳ " + esc(t("Queued; sending starts in a moment.")))
-        broadcast_id = await queue_broadcast(
-            context.runtime.storage,
-            draft.broadcast(),
-            created_by=admin_id,
-            progress_chat_id=progress.chat_id,
-            progress_message_id=progress.message_id,
+        if broadcast_id is None:  # queued or cancelled meanwhile (a second press)
+            await retrying(lambda: progress.edit_text(esc(t(OUT_OF_DATE))))
+            return
+        log.info(
+            "event=broadcast_queued_from_chat broadcast_id=%d admin_id=%s",
+            broadcast_id,
+            log_ref(draft.admin_id),
         )
-        log.info("event=broadcast_queued_from_chat id=%s admin_id=%s", broadcast_id, admin_id)
         engine = context.runtime.engine
         if engine is not None:
             engine.wake()  # start now rather than at its next look for due broadcasts
+        # The question, not the progress message: the engine edits that one from now on.
+        queued = t("Queued as broadcast #{id}. Its progress is shown below.").format(
+            id=broadcast_id
+        )
+        await retrying(lambda: question.edit_text("✅ " + esc(queued)))
 
 
-def is_wizard_button(data: object) -> bool:
-    """The callback_data of the wizard's Confirm and Cancel buttons."""
-    return isinstance(data, str) and isinstance(
-        callbacks.decode(data), callbacks.BroadcastConfirm | callbacks.BroadcastCancel
-    )
+_PRESS_CONFIRM = _("Please press Confirm or Cancel under the preview, or /cancel.")
 
 
-def _confirm_keyboard(t: Translator) -> tuple[tuple[Button, ...], ...]:
+def _confirm_keyboard(t: Translator, draft_id: str) -> tuple[tuple[Button, ...], ...]:
     return (
         (
-            Button("✅ " + t("Confirm and send"), callbacks.encode(callbacks.BroadcastConfirm())),
-            Button("✖ " + t("Cancel"), callbacks.encode(callbacks.BroadcastCancel())),
+            Button(
+                "✅ " + t("Confirm and send"),
+                callbacks.encode(callbacks.BroadcastConfirm(draft_id)),
+            ),
+            Button("✖ " + t("Cancel"), callbacks.encode(callbacks.BroadcastCancel(draft_id))),
         ),
     )
 
@@ -294,41 +318,3 @@ def _prompt(t: Translator, draft: Draft, default_locale: str) -> str:
 
 async def _reply(update: Update, text: str) -> None:
     await send(update, Screen(text, ()))
-
-
-# -- /broadcasts -----------------------------------------------------------------------------
-
-_LIST_LIMIT = 10
-_SNIPPET = 40
-
-
-async def list_broadcasts(update: Update, context: BotContext) -> None:
-    """/broadcasts: the most recent broadcasts with their state and counts."""
-    t = context.t
-    summaries = await context.runtime.storage.list_broadcasts(limit=_LIST_LIMIT)
-    if not summaries:
-        await _reply(update, esc(t("No broadcasts yet. Start one with /broadcast.")))
-        return
-    default = context.runtime.settings.default_locale
-    blocks = ["<b>" + esc(t("Recent broadcasts")) + "</b>"]
-    for s in summaries:
-        # The same words as the progress message and `broadcast show` (bot.broadcast.progress).
-        head = f"<b>#{s.id}</b> · {esc(status_label(s, t))} · {format_time(s.created_at)}"
-        total = t.ngettext("{total} recipient", "{total} recipients", s.total).format(
-            total=s.total
-        )
-        lines = [head, esc(f"{counts_line(s, t)} · {total}")]
-        snippet = _snippet(s.texts.get(default) or next(iter(s.texts.values()), ""))
-        if snippet:
-            lines.append(f"<i>{esc(snippet)}</i>")
-        blocks.append("\n".join(lines))
-    await _reply(update, "\n\n".join(blocks))
-
-
-def _snippet(html_text: str) -> str:
-    try:
-        visible = parse_html(html_text).text
-    except TelegramHTMLError:
-        visible = html_text
-    line = " ".join(visible.split())
-    return line if len(line) <= _SNIPPET else line[: _SNIPPET - 1] + "…"

@@ -26,8 +26,11 @@ UNKNOWN_COMMAND = _("Sorry, I don't know that command. Please choose a topic:")
 LANGUAGE_SET = _("Language: English")
 
 
-async def resolve_user_locale(update: Update, context: BotContext) -> None:
-    """Resolve the locale of every update once, before any handler runs (see prelude.py)."""
+async def resolve_user_locale(update: Update, context: BotContext, *, touch: bool = True) -> None:
+    """Resolve the locale of every update once, before any handler runs (see prelude.py).
+
+    ``touch``: record the user as seen (creating them when new).
+    """
     runtime = context.runtime
     # Take this update's content now: every handler of the update uses this one renderer, so
     # a hot reload in the middle of an update cannot mix old and new screens.
@@ -36,7 +39,7 @@ async def resolve_user_locale(update: Update, context: BotContext) -> None:
     saved: str | None = None
     if user is not None:
         try:
-            saved = await runtime.users.saved_locale(user.id)
+            saved = await runtime.users.saved_locale(user.id, touch=touch)
         except DATABASE_ERRORS as exc:  # the database is down: still serve the menu
             log.error("event=storage_unavailable error=%s", type(exc).__name__)
     context.locale = resolve_locale(

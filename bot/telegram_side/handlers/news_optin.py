@@ -23,6 +23,7 @@ from bot.core.news import (
     news_screen,
     toggled,
 )
+from bot.core.pseudonyms import log_ref
 from bot.core.render import Screen
 from bot.storage import DATABASE_ERRORS
 from bot.telegram_side.context import BotContext
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 async def resolve_subscribed(update: Update, context: BotContext) -> None:
     """Whether the user is subscribed (the main menu's news button depends on it)."""
     user = update.effective_user
-    if user is None or update.my_chat_member is not None:
+    if user is None:
         return
     try:
         context.subscribed = await context.runtime.subscribers.is_subscribed(user.id)
@@ -141,12 +142,12 @@ async def member_status(update: Update, context: BotContext) -> None:
     status = change.new_chat_member.status
     if status == ChatMemberStatus.BANNED:  # "kicked": the user blocked the bot
         await storage.mark_blocked(user_id)
-        log.info("event=user_blocked_bot user_id=%s", user_id)
+        log.info("event=user_blocked_bot user_id=%s", log_ref(user_id))
     elif status == ChatMemberStatus.MEMBER and (
         change.old_chat_member.status == ChatMemberStatus.BANNED
     ):
         await storage.mark_unblocked(user_id)  # still unsubscribed: consent is not renewed
-        log.info("event=user_unblocked_bot user_id=%s", user_id)
+        log.info("event=user_unblocked_bot user_id=%s", log_ref(user_id))
     else:
         return
     context.runtime.subscribers.set(user_id, False)
@@ -160,7 +161,7 @@ async def _subscribe(context: BotContext, user_id: int) -> Screen:
     subscription = await storage.get_subscription(user_id)
     if subscription is None or not subscription.active:
         subscription = await storage.subscribe(user_id, locale=context.locale)
-        log.info("event=subscribed user_id=%s locale=%s", user_id, context.locale)
+        log.info("event=subscribed user_id=%s locale=%s", log_ref(user_id), context.locale)
     context.runtime.subscribers.set(user_id, True)
     context.subscribed = True
     return _news_screen(context, subscription.interests)
@@ -171,7 +172,7 @@ async def _unsubscribe(context: BotContext, user_id: int) -> bool:
     context.runtime.subscribers.set(user_id, False)
     context.subscribed = False
     if ended:
-        log.info("event=unsubscribed user_id=%s", user_id)
+        log.info("event=unsubscribed user_id=%s", log_ref(user_id))
     return ended
 
 

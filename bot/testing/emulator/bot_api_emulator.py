@@ -23,7 +23,16 @@ from bot.testing.emulator.method_table import SpecChecker
 from bot.testing.emulator.request_log import EmulatorStats, RecordedRequest, RequestLog, Violation
 from bot.testing.emulator.sim_user import SimUser
 from bot.testing.emulator.telegram_world import TelegramWorld
-from bot.testing.emulator.user_actions import press_button, send_text, set_blocked, wait_for_bot
+from bot.testing.emulator.user_actions import (
+    add_bot_to_group,
+    edit_text,
+    post_in_channel,
+    press_button,
+    send_group_text,
+    send_text,
+    set_blocked,
+    wait_for_bot,
+)
 
 __all__ = ["BotAPIEmulator"]
 
@@ -207,6 +216,11 @@ class BotAPIEmulator:
     def pending_updates(self) -> int:
         return len(self._world.updates)
 
+    @property
+    def allowed_updates(self) -> frozenset[str] | None:
+        """The update types the bot asked getUpdates for (None: it never named any)."""
+        return self._world.updates.allowed
+
     # ---------------------------------------------------------------- trouble
 
     def inject_fault(
@@ -219,15 +233,17 @@ class BotAPIEmulator:
         delay: float = 5.0,
         executed: bool = False,
         status: int = 502,
+        answer: str | None = None,
     ) -> Fault:
         """Make the next ``count`` matching requests fail.
 
-        "server_error" answers ``status`` (500 or 502) with a Telegram-like body; "timeout"
+        "server_error" answers ``status`` (500 or 502, or any other error status with
+        ``answer`` as its description) with a Telegram-like body; "timeout"
         holds the answer for ``delay`` seconds, long enough for the client to give up.
         ``executed`` says whether the method is performed anyway before the failure, as a real
         in-flight request may well be.
         """
-        fault = Fault(kind, method, count, chat_id, delay, executed, status)
+        fault = Fault(kind, method, count, chat_id, delay, executed, status, answer)
         self.faults.append(fault)
         return fault
 
@@ -252,6 +268,35 @@ class BotAPIEmulator:
             self._world.chats[user_id] = chat
             user = self._users[user_id] = SimUser(self, chat)
         return user
+
+    def group(self, chat_id: int, *, title: str = "Ward 3", kind: str = "group") -> Chat:
+        """A group (or ``kind`` "supergroup" or "channel") chat; ``chat_id`` is negative."""
+        chat = self._world.chats.get(chat_id)
+        if chat is None:
+            chat = Chat(chat_id, title, None, None, kind=kind, title=title)
+            self._world.chats[chat_id] = chat
+        return chat
+
+    def deliver_group_text(self, chat_id: int, user_id: int, text: str) -> ChatMessage:
+        """User ``user_id`` (made with :meth:`user`) writes ``text`` in group ``chat_id``."""
+        return send_group_text(
+            self._world, self._world.chats[chat_id], self._user_chat(user_id), text
+        )
+
+    def deliver_channel_post(self, chat_id: int, text: str) -> ChatMessage:
+        return post_in_channel(self._world, self._world.chats[chat_id], text)
+
+    def add_to_group(self, chat_id: int, by_user_id: int) -> None:
+        """User ``by_user_id`` adds the bot to group ``chat_id``."""
+        add_bot_to_group(self._world, self._world.chats[chat_id], self._user_chat(by_user_id))
+
+    def deliver_edit(self, user_id: int, message_id: int, text: str) -> None:
+        """The user edits their message ``message_id`` to ``text``."""
+        chat = self._user_chat(user_id)
+        message = chat.get(message_id)
+        if message is None or message.from_bot:
+            raise KeyError(f"no message {message_id} of user {user_id}")
+        edit_text(self._world, chat, message, text)
 
     def _user_chat(self, user_id: int) -> Chat:
         chat = self._world.chats.get(user_id)

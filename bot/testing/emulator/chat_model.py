@@ -124,7 +124,8 @@ class Press:
 
 @dataclass
 class Chat:
-    """A private chat between the bot and one simulated user."""
+    """A chat with the bot: a private chat with one simulated user (the usual case), or a
+    group, supergroup or channel (``kind``, with a ``title``)."""
 
     id: int
     first_name: str
@@ -135,6 +136,8 @@ class Chat:
     outputs: int = 0  # bot messages, edits and deletions, for "has the bot answered"
     last_activity: float = 0.0  # perf_counter of the last bot request concerning this chat
     menu_button: dict[str, Any] | None = None
+    kind: str = "private"  # Telegram's Chat.type: private, group, supergroup, channel
+    title: str | None = None  # groups and channels
     _next_message_id: int = 1
     _activity: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -166,6 +169,8 @@ class Chat:
         return None
 
     def json(self) -> dict[str, Any]:
+        if self.kind != "private":
+            return {"id": self.id, "type": self.kind, "title": self.title or self.first_name}
         result: dict[str, Any] = {"id": self.id, "type": "private", "first_name": self.first_name}
         if self.username:
             result["username"] = self.username

@@ -28,6 +28,8 @@ class Fault:
     delay: float = 5.0
     executed: bool = False
     status: int = 502
+    # The description to answer with instead of Telegram's usual one for ``status``.
+    answer: str | None = None
 
     def matches(self, method: str, chat_id: int | None) -> bool:
         if self.count <= 0:
@@ -39,6 +41,8 @@ class Fault:
     @property
     def description(self) -> str:
         """The body's description for a "server_error" fault."""
+        if self.answer is not None:
+            return self.answer
         return BAD_GATEWAY if self.status == 502 else INTERNAL_SERVER_ERROR
 
 

@@ -54,6 +54,11 @@ class UpdateQueue:
     def __len__(self) -> int:
         return len(self._updates)
 
+    @property
+    def allowed(self) -> frozenset[str] | None:
+        """The update types the bot's last getUpdates asked for (None: Telegram's default)."""
+        return self._allowed
+
     def clear(self) -> None:
         self._updates.clear()
 

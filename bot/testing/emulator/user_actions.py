@@ -11,25 +11,87 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.testing.emulator.chat_model import Chat, ChatMessage, Press, unix_time
+from bot.testing.emulator.chat_model import Chat, ChatMessage, MessageVersion, Press, unix_time
 from bot.testing.emulator.request_log import RequestLog
 from bot.testing.emulator.telegram_world import TelegramWorld
 
-__all__ = ["press_button", "send_text", "set_blocked", "wait_for_bot"]
+__all__ = [
+    "add_bot_to_group",
+    "edit_text",
+    "post_in_channel",
+    "press_button",
+    "send_group_text",
+    "send_text",
+    "set_blocked",
+    "wait_for_bot",
+]
+
+
+def _entities(text: str) -> tuple[dict[str, Any], ...]:
+    """A leading /command gets a ``bot_command`` entity, as Telegram's clients make it."""
+    if not text.startswith("/"):
+        return ()
+    command = text.split(maxsplit=1)[0]
+    length = len(command.encode("utf-16-le")) // 2
+    return ({"type": "bot_command", "offset": 0, "length": length},)
 
 
 def send_text(world: TelegramWorld, chat: Chat, text: str) -> ChatMessage:
     """The user sends ``text``; a leading /command gets a ``bot_command`` entity."""
-    entities: tuple[dict[str, Any], ...] = ()
-    if text.startswith("/"):
-        command = text.split(maxsplit=1)[0]
-        length = len(command.encode("utf-16-le")) // 2
-        entities = ({"type": "bot_command", "offset": 0, "length": length},)
     message = chat.add(
-        ChatMessage(chat.next_message_id(), False, text, unix_time(), html=text, entities=entities)
+        ChatMessage(
+            chat.next_message_id(), False, text, unix_time(), html=text, entities=_entities(text)
+        )
     )
     world.updates.put("message", world.message_json(chat, message))
     return message
+
+
+def edit_text(world: TelegramWorld, chat: Chat, message: ChatMessage, text: str) -> None:
+    """The user edits a message they sent: Telegram sends ``edited_message`` (if asked for)."""
+    message.history.append(
+        MessageVersion(message.text, message.html, message.entities, None, time.perf_counter())
+    )
+    message.text = message.html = text
+    message.entities = _entities(text)
+    message.edit_date = unix_time()
+    world.updates.put("edited_message", world.message_json(chat, message))
+
+
+def send_group_text(world: TelegramWorld, group: Chat, sender: Chat, text: str) -> ChatMessage:
+    """``sender`` (a user's private chat, for their identity) writes ``text`` in ``group``."""
+    message = group.add(
+        ChatMessage(
+            group.next_message_id(), False, text, unix_time(), html=text, entities=_entities(text)
+        )
+    )
+    payload = world.message_json(group, message)
+    payload["from"] = sender.user_json()
+    world.updates.put("message", payload)
+    return message
+
+
+def post_in_channel(world: TelegramWorld, channel: Chat, text: str) -> ChatMessage:
+    """A post in a channel where the bot is a member: ``channel_post`` (if asked for)."""
+    message = channel.add(ChatMessage(channel.next_message_id(), False, text, unix_time()))
+    payload = world.message_json(channel, message)
+    del payload["from"]  # channel posts have no sender
+    world.updates.put("channel_post", payload)
+    return message
+
+
+def add_bot_to_group(world: TelegramWorld, group: Chat, by: Chat) -> None:
+    """``by`` adds the bot to ``group``: the bot hears of it by ``my_chat_member``."""
+    world.updates.put(
+        "my_chat_member",
+        {
+            "chat": group.json(),
+            "from": by.user_json(),
+            "date": unix_time(),
+            "old_chat_member": {"status": "left", "user": world.bot.json()},
+            "new_chat_member": {"status": "member", "user": world.bot.json()},
+        },
+    )
 
 
 def press_button(
