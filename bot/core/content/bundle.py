@@ -6,11 +6,13 @@ needs python-telegram-bot to read the files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.core.content.loader import content_locales, load_library
 from bot.core.content.model import Library
+from bot.core.content.urgent import UrgentRules, load_urgent
 from bot.core.i18n import CatalogError, Catalogs, catalog_locales
 from bot.core.interests import Interests, load_interests
 
@@ -25,6 +27,8 @@ class LoadedContent:
     catalogs: Catalogs
     # The interests a subscriber can pick (content/interests.yaml; empty when absent).
     interests: Interests = field(default_factory=Interests)
+    # Each locale's urgent warning signs and urgent-care message (content/<locale>/urgent.yaml).
+    urgent: Mapping[str, UrgentRules] = field(default_factory=dict)
 
     @property
     def locales(self) -> list[str]:
@@ -66,4 +70,9 @@ def load_content(settings: Settings) -> LoadedContent:
     interest_errors = [p for p in problems if p.severity == "error"]
     if interest_errors:
         raise ContentError(interest_errors[0].format())
-    return LoadedContent(result.library, catalogs, interests)
+    urgent = load_urgent(settings.content_dir, locales)
+    if urgent.errors:
+        raise ContentError(
+            f"{len(urgent.errors)} error(s) in urgent.yaml, first: {urgent.errors[0].format()}"
+        )
+    return LoadedContent(result.library, catalogs, interests, urgent.rules)

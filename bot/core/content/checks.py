@@ -17,6 +17,7 @@ from bot.core.content.freshness import freshness_problems, review_problems
 from bot.core.content.loader import content_locales, load_library
 from bot.core.content.model import ROOT_ID, ContentTree, Library, Topic
 from bot.core.content.problems import Problem
+from bot.core.content.search_checks import check_typed_questions
 from bot.core.i18n import (
     DOMAIN,
     SOURCE_LOCALE,
@@ -92,6 +93,7 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
             report.problems.extend(check_tree(tree))
     if SOURCE_LOCALE not in broken:
         report.problems.extend(check_parity(library, skip=broken))
+    report.problems.extend(check_typed_questions(library, content_dir, sorted(with_content)))
     # Warnings: translations behind their English, and medical reviews past their age.
     report.problems.extend(freshness_problems(library, content_dir))
     report.problems.extend(
