@@ -17,6 +17,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,30}$")
+# Emergency numbers are short: 112, 120, 911, 999, 000, and 15 or 17 in France.
+_EMERGENCY_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{1,30}$")
 
 
 class ConfigError(Exception):
@@ -62,6 +64,10 @@ class Settings:
     # for paid broadcasts (allow_paid_broadcast, up to 1000).
     broadcast_rate: float = 30.0
     broadcast_paid_rate: float = 1000.0
+    # Shown in the urgent-care message (typed warning signs): the emergency service's number
+    # (else "your local emergency number") and the hospital's after-hours line (else nothing).
+    emergency_number: str | None = None
+    hospital_emergency_phone: str | None = None
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
         return (
@@ -98,6 +104,15 @@ class Settings:
             review_max_age_days=_days(read("REVIEW_MAX_AGE_DAYS"), "REVIEW_MAX_AGE_DAYS", 365),
             broadcast_rate=_rate(read("BROADCAST_RATE"), "BROADCAST_RATE", 30.0),
             broadcast_paid_rate=_rate(read("BROADCAST_PAID_RATE"), "BROADCAST_PAID_RATE", 1000.0),
+            emergency_number=_phone(
+                read("EMERGENCY_NUMBER"), "EMERGENCY_NUMBER", _EMERGENCY_RE, "112, 120 or 999"
+            ),
+            hospital_emergency_phone=_phone(
+                read("HOSPITAL_EMERGENCY_PHONE"),
+                "HOSPITAL_EMERGENCY_PHONE",
+                _PHONE_RE,
+                "+86 10 1234 5678",
+            ),
         )
 
 
@@ -166,6 +181,12 @@ def _hospital(read: _Reader) -> HospitalContact:
         hours=read("HOSPITAL_HOURS"),
         website=website,
     )
+
+
+def _phone(raw: str | None, name: str, pattern: re.Pattern[str], example: str) -> str | None:
+    if raw is not None and not pattern.match(raw):
+        raise ConfigError(name, f"{raw!r} is not a phone number such as {example}")
+    return raw
 
 
 def _log_level(raw: str | None) -> str | None:

@@ -209,6 +209,10 @@ class Renderer:
     def _home_button(self, t: Translator) -> Button:
         return Button("🏠 " + t("Home"), callbacks.encode(callbacks.Home()))
 
+    def home_button(self, locale: str) -> Button:
+        """The Home button in ``locale`` (for screens built outside this class)."""
+        return self._home_button(self.catalogs.get(locale))
+
     def breadcrumb(self, locale: str, topic: Topic) -> str:
         t = self.catalogs.get(locale)
         chain = self.library.trees[locale].path_to(topic.id)

@@ -33,9 +33,11 @@ from bot.telegram_side.handlers import (
     menu,
     news_optin,
     prelude,
+    questions,
     reload_command,
 )
 from bot.telegram_side.hot_reload import install_sighup
+from bot.telegram_side.log_privacy import keep_patient_text_out_of_logs
 from bot.telegram_side.runtime import Runtime, create_runtime
 from bot.telegram_side.transport import ObservedRequest
 
@@ -72,6 +74,7 @@ def build_application(
     )
     app = builder.build()
     assert isinstance(app, BotApplication)
+    keep_patient_text_out_of_logs()  # PTB's DEBUG lines carry whole updates
 
     # Group -1 runs first for every update: whether the user is subscribed to news (the main
     # menu's news button says so) and the user's locale, into the context.
@@ -115,9 +118,10 @@ def build_application(
     app.add_handler(ChatMemberHandler(news_optin.member_status, ChatMemberHandler.MY_CHAT_MEMBER))
     # /reload (admins only; others get the unknown-command answer): before the catch-all below.
     app.add_handler(CommandHandler("reload", reload_command.reload_command))
-    # After the known commands: any other command, then any other text, gets a hint + menu.
+    # After the known commands: any other command gets a hint and the menu; any other text is
+    # a typed question: urgent warning signs first, then the topic that matches (search).
     app.add_handler(MessageHandler(filters.COMMAND, menu.unknown_command))
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, menu.unknown_text))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, questions.typed_text))
     app.add_error_handler(menu.on_error)
     return app
 
