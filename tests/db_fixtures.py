@@ -16,12 +16,16 @@ Fixtures:
 - ``storage``: an opened, migrated :class:`~bot.storage.Storage` on ``storage_url``.
 - ``storage_factory``: ``await storage_factory()`` opens another Storage on the same database
   and schema (a second process, or the bot after a restart); closed at teardown.
+
+:func:`write_revision` writes an Alembic revision into a directory, for tests that add one on
+top of head with ``Storage.apply_migrations(extra_versions=[directory])``.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -59,6 +63,28 @@ async def drop_schema(base_url: str, schema: str) -> None:
             await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await engine.dispose()
+
+
+def write_revision(
+    directory: Path, *, revision: str, down_revision: str, title: str, upgrade: str
+) -> Path:
+    """An Alembic revision file: ``upgrade`` is the body of ``upgrade()`` (uses ``op``, ``sa``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{revision}_{title.replace(' ', '_')}.py"
+    body = textwrap.indent(textwrap.dedent(upgrade).strip(), "    ")
+    path.write_text(
+        f'"""{title}"""\n\n'
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n\n"
+        f"revision = {revision!r}\n"
+        f"down_revision = {down_revision!r}\n"
+        "branch_labels = None\n"
+        "depends_on = None\n\n\n"
+        f"def upgrade():\n{body}\n\n\n"
+        "def downgrade():\n    pass\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 def sqlite_url(path: Path) -> str:

@@ -70,6 +70,51 @@ def page_too_long(content: Path, locales: Path) -> None:
     edit(content / "en" / "recovery.yaml", "title: ", "title: " + "Very long title " * 300)
 
 
+def screen_too_long(content: Path, locales: Path) -> None:
+    # 601 visible characters in one paragraph: tags do not count, entities count as one.
+    paragraph = "<b>Bold</b> " + "x" * 589 + " &amp; four"
+    edit(content / "en" / "repeatable.yaml", "body: |\n", f"body: |\n  {paragraph}\n\n")
+
+
+def screen_just_fits(content: Path, locales: Path) -> None:
+    """600 characters pass (the same paragraph, one character shorter)."""
+    paragraph = "<b>Bold</b> " + "x" * 588 + " &amp; four"
+    edit(content / "en" / "repeatable.yaml", "body: |\n", f"body: |\n  {paragraph}\n\n")
+
+
+def page_beyond_three_taps(content: Path, locales: Path) -> None:
+    # bleeding is 3 taps deep: a second page would be the 4th tap.
+    paragraph = "More about bleeding, in a long second paragraph. " * 11
+    edit(content / "en" / "bleeding.yaml", "body: |\n", f"body: |\n  {paragraph}\n\n")
+
+
+def glossary_word_twice(content: Path, locales: Path) -> None:
+    edit(
+        content / "en" / "glossary-tumours.yaml",
+        'aliases: ["cysts"]',
+        'aliases: ["cysts", "TACE"]',
+    )
+
+
+def glossary_term_untranslated(content: Path, locales: Path) -> None:
+    path = content / "zh_Hans" / "glossary-conditions.yaml"
+    text = path.read_text(encoding="utf-8")
+    cut = text.index('  - term: "破裂"')
+    path.write_text(text[:cut], encoding="utf-8")
+
+
+def glossary_definition_html(content: Path, locales: Path) -> None:
+    edit(content / "en" / "glossary-body.yaml", '"one of the bones', '"<i>one of the bones')
+
+
+def draft_home(content: Path, locales: Path) -> None:
+    edit(content / "en" / "home.yaml", "source:", "status: draft\nsource:")
+
+
+def bad_status(content: Path, locales: Path) -> None:
+    edit(content / "en" / "what.yaml", "source:", "status: hidden\nsource:")
+
+
 def unsupported_tag(content: Path, locales: Path) -> None:
     edit(content / "en" / "targeted.yaml", "body: |\n", "body: |\n  <div>boxed</div>\n\n")
 
@@ -132,6 +177,27 @@ CASES: list[tuple[Plant, str, str]] = [
     (orphan, "content/en/lost.yaml:1", "not reachable from the main menu"),
     (too_deep, "content/en/bleeding.yaml:1", "4 taps from the main menu"),
     (page_too_long, "content/en/recovery.yaml:", "message is too long"),
+    (
+        screen_too_long,
+        "content/en/repeatable.yaml:7",
+        "page 1 of 2: 601 characters of text on one screen, at most 600 (the body as the "
+        "patient reads it, tags removed; the breadcrumb, title and last line are not counted)",
+    ),
+    (page_beyond_three_taps, "content/en/bleeding.yaml:", "page 2 of 2 of 'bleeding' is 4 taps"),
+    (
+        glossary_word_twice,
+        "content/en/glossary-tumours.yaml:",
+        "glossary word 'tace' of 'Cyst' is also a word of 'Chemoembolization (TACE)' in "
+        "'glossary-procedures'",
+    ),
+    (
+        glossary_term_untranslated,
+        "content/zh_Hans/glossary-conditions.yaml:",
+        "glossary 'glossary-conditions' has 7 term(s) here, 8 in en",
+    ),
+    (glossary_definition_html, "content/en/glossary-body.yaml:", "definition of 'Vertebra': HTML"),
+    (draft_home, "content/en/home.yaml:", "the home topic cannot be a draft"),
+    (bad_status, "content/en/what.yaml:", "field 'status' must be one of published, draft"),
     (unsupported_tag, "content/en/targeted.yaml:", 'Unsupported start tag "div"'),
     (tag_across_paragraphs, "content/en/incision.yaml:", "a paragraph must parse on its own"),
     (unknown_field, "content/en/what.yaml:", "unknown field 'sourse'"),
@@ -155,7 +221,7 @@ def test_shipped_content_and_catalogs_are_clean() -> None:
     # The shipped topics were reviewed on 2026-11-26; pin "today" so this stays date-proof.
     report = run_checks(make_settings(), today=date(2026, 11, 27))
     assert report.problems == []
-    assert report.topics == {"en": 24, "zh_Hans": 24}
+    assert report.topics == {"en": 30, "zh_Hans": 30}
 
 
 @pytest.mark.parametrize(
@@ -180,6 +246,56 @@ def test_planted_defect_is_reported_with_its_place(
     assert out.rstrip().splitlines()[-1].startswith("check: FAILED:")
 
 
+def test_a_screen_of_exactly_600_characters_passes(project_copy: tuple[Path, Path]) -> None:
+    content, locales = project_copy
+    screen_just_fits(content, locales)
+    report = run_checks(make_settings(content, locales), today=date(2026, 11, 27))
+    assert report.errors == []
+    assert [p.message.split(":")[0] for p in report.warnings] == [
+        "stale translation of 'repeatable'"  # the English changed; nothing else to say
+    ]
+
+
+def test_a_topic_without_signoff_is_a_warning(
+    project_copy: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    content, locales = project_copy
+    path = content / "zh_Hans" / "incision.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(x for x in lines if not x.startswith("reviewed_by:")), "utf-8")
+    monkeypatch.setenv("CONTENT_DIR", str(content))
+    monkeypatch.setenv("LOCALES_DIR", str(locales))
+    monkeypatch.setenv("REVIEW_MAX_AGE_DAYS", "36500")
+    assert main(["check"]) == 0  # a warning, not an error
+    out = capsys.readouterr().out
+    warning = "content/zh_Hans/incision.yaml:3: warning: topic 'incision' has no 'reviewed_by'"
+    assert any(line.strip().startswith(warning) for line in out.splitlines()), out
+    assert out.rstrip().endswith("check: OK: 0 error(s), 1 warning(s)")
+    assert main(["check", "--strict"]) == 1
+
+
+def test_a_draft_is_validated_though_never_served(
+    project_copy: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    content, locales = project_copy
+    path = content / "en" / "bleeding.yaml"
+    edit(path, "source:", "status: draft\nsource:")
+    monkeypatch.setenv("CONTENT_DIR", str(content))
+    monkeypatch.setenv("LOCALES_DIR", str(locales))
+    monkeypatch.setenv("REVIEW_MAX_AGE_DAYS", "36500")
+    assert main(["check"]) == 0
+    capsys.readouterr()
+    # Its mistakes are still errors: a draft is checked like any topic before it is published.
+    edit(path, "body: |\n", "body: |\n  <b>bold\n\n  still bold</b>\n\n")
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "content/en/bleeding.yaml:" in out and "a paragraph must parse on its own" in out
+
+
 def test_check_as_a_command(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("CONTENT_DIR", "LOCALES_DIR")}
     env["REVIEW_MAX_AGE_DAYS"] = "36500"  # review-age warnings are pinned elsewhere, by date
@@ -193,7 +309,7 @@ def test_check_as_a_command(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(r"en\s+24 topics", done.stdout)
+    assert re.search(r"en\s+30 topics", done.stdout)
     assert done.stdout.rstrip().endswith("check: OK: 0 error(s), 0 warning(s)")
 
 

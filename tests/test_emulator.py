@@ -47,7 +47,8 @@ from telegram.request import HTTPXRequest
 
 from bot.telegram_side.api_errors import retry_after_seconds
 from bot.testing import BotAPIEmulator, RateLimits, SpecChecker
-from bot.testing.methods import METHODS, ParamType, decode_params, decode_value
+from bot.testing.emulator.method_dispatch import HANDLERS, LONG_POLL
+from bot.testing.emulator.method_table import METHODS, ParamType, decode_params, decode_value
 
 SPEC = Path("/work/shared/telegram-bot-api-spec/api.json")
 USER = 42
@@ -388,6 +389,24 @@ async def test_allowed_updates_filter_and_stick(bot: Bot, emulator: BotAPIEmulat
     assert await bot.get_updates(offset=update.update_id + 1, timeout=0) == ()
 
 
+async def test_users_act_through_the_emulators_public_api(
+    bot: Bot, emulator: BotAPIEmulator
+) -> None:
+    emulator.user(USER)
+    sent = await bot.send_message(USER, "pick", reply_markup=keyboard("A"))
+    typed = emulator.deliver_text(USER, "/start")
+    press = emulator.deliver_press(USER, sent.message_id, "forged", label=None)
+    updates = await bot.get_updates(timeout=0)
+    assert updates[0].message is not None
+    assert (updates[0].message.message_id, updates[0].message.text) == (typed.message_id, "/start")
+    assert updates[1].callback_query is not None
+    assert (updates[1].callback_query.id, updates[1].callback_query.data) == (press.id, "forged")
+    with pytest.raises(KeyError, match="no simulated user 7"):
+        emulator.deliver_text(7, "hi")
+    with pytest.raises(KeyError, match="no message 999"):
+        emulator.deliver_press(USER, 999, "x")
+
+
 async def test_a_second_poll_ends_the_first_with_conflict(emulator: BotAPIEmulator) -> None:
     url = f"{emulator.base_url}{emulator.token}/getUpdates"
     async with httpx.AsyncClient() as client:
@@ -503,6 +522,10 @@ async def test_commands_are_kept_per_scope_and_language(
 
 
 # ------------------------------------------------------------------ request decoding and checks
+
+
+def test_every_method_in_the_table_has_one_implementation() -> None:
+    assert sorted(spec.name for spec in METHODS.values()) == sorted([*HANDLERS, LONG_POLL])
 
 
 @pytest.mark.parametrize(

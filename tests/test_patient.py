@@ -125,8 +125,8 @@ async def test_command_menus_are_localized(bot: object, emulator: BotAPIEmulator
         "start": "主菜单",
         "language": "切换语言",
         "help": "使用说明",
-        "subscribe": "医院消息",
-        "unsubscribe": "停止接收消息",
+        "subscribe": "医院资讯",
+        "unsubscribe": "停止接收资讯",
     }
 
 
@@ -207,7 +207,11 @@ async def test_button_of_a_topic_that_a_new_content_version_lost(
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     async with start_bot(make_settings(content, locales)):
         await user.press("Tumour complications")
-        assert user.buttons()[:2] == [["Stents"], ["Spine metastases"]]
+        assert user.buttons()[:3] == [
+            ["Stents: windpipe, food pipe"],
+            ["Stents: bowel, bile, veins"],
+            ["Spine metastases"],
+        ]
         press = await user.press_data("1:t:bleeding")
         assert press.text == "That button is out of date. Here is the main menu."
         assert "Hello, and welcome." in user.last_text()
@@ -296,6 +300,127 @@ async def test_a_new_locale_is_data_only(
         "subscribe",
         "unsubscribe",
     }
+
+
+async def test_words_on_this_page_open_and_come_back(
+    bot: object, emulator: BotAPIEmulator
+) -> None:
+    user = emulator.user(511, language_code="en")
+    await user.send("/start")
+    for label in ("Suitable tumours", "Tumour complications", "Stents: windpipe, food pipe"):
+        await user.press(label)
+    stents = user.last_text()
+    assert user.buttons() == [["📖 Words on this page"], ["⬅ Back", "🏠 Home"]]
+    await user.press("📖 Words on this page")
+    words = user.last_text()
+    assert words.startswith(
+        "Home › Suitable tumours › Tumour complications › Stents: windpipe, food pipe\n"
+        "📖 Words on this page\n\nStent — a small mesh tube"
+    )
+    assert "Fistula — an abnormal opening between two parts of the body" in words
+    await user.press("Next ▶")
+    assert "Bronchopleural fistula — an abnormal opening between an airway" in user.last_text()
+    await user.press("⬅ Back")
+    assert user.last_text() == stents
+
+    # From page 2 of a longer topic, Back returns to page 2.
+    await user.press("🏠 Home")
+    await user.press("Role in tumour treatment")
+    await user.press("Next ▶")
+    second = user.last_text()
+    assert second.endswith("Page 2 of 2")
+    await user.press("📖 Words on this page")
+    assert "Radiotherapy — treatment of cancer with high-energy rays" in user.last_text()
+    assert "Haemangioma" not in user.last_text()  # a word of page 1 only
+    await user.press("⬅ Back")
+    assert user.last_text() == second
+    await user.press("📖 Words on this page")
+    await user.press("🏠 Home")
+    assert "Hello, and welcome." in user.last_text()
+    # The main menu uses "tumours" too: its words come back to the menu as /start shows it.
+    menu = user.buttons()
+    await user.press("📖 Words on this page")
+    assert "Tumour — a lump or growth of abnormal cells." in user.last_text()
+    await user.press("⬅ Back")
+    assert user.buttons() == menu and ["🔔 Subscribe to news"] in menu
+    assert len(user.bot_messages()) == 1
+    assert emulator.errors == []
+
+
+async def test_words_on_this_page_in_chinese(bot: object, emulator: BotAPIEmulator) -> None:
+    user = emulator.user(512, language_code="zh-hans")
+    await user.send("/start")
+    for label in ("适用肿瘤", "肿瘤并发症", "支架：气管、食管", "📖 本页术语"):
+        await user.press(label)
+    text = user.last_text()
+    assert text.splitlines()[1] == "📖 本页术语"
+    assert "支架——一种网状小管，放在变窄的人体管道内，把管道撑开。" in text
+    assert "支气管胸膜瘘——气道与肺外周的胸膜腔之间的异常通道。" in text
+    assert user.buttons()[-1] == ["⬅ 返回", "🏠 首页"]
+    await user.press("⬅ 返回")
+    assert user.last_text().startswith("首页 › 适用肿瘤 › 肿瘤并发症 › 支架：气管、食管")
+
+
+@pytest.mark.parametrize(
+    "forged",
+    ["1:w:stents:0:9", "1:w:stents:5:0", "1:w:incision:0:0", "1:w:no-such-topic:0:0", "1:w:x"],
+)
+async def test_a_stale_words_button_gets_a_note_and_the_menu(
+    bot: object, emulator: BotAPIEmulator, forged: str
+) -> None:
+    user = emulator.user(513, language_code="en")
+    await user.send("/start")
+    press = await user.press_data(forged)
+    assert press.text == "That button is out of date. Here is the main menu."
+    assert user.buttons()[-1] == ["🌐 Language"]
+    assert emulator.errors == []
+
+
+async def test_a_draft_topic_is_not_served(
+    start_bot: BotStarter, emulator: BotAPIEmulator, project_copy: tuple[Path, Path]
+) -> None:
+    content, locales = project_copy
+    for locale in ("en", "zh_Hans"):
+        for topic in ("bleeding", "malignant"):  # a leaf, and a topic with a child
+            path = content / locale / f"{topic}.yaml"
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text.replace("source:", "status: draft\nsource:", 1), "utf-8")
+    tree = load_library(content).library.trees["en"]
+    served = {t.id for t in tree.served_topics()}
+    assert {"bleeding", "malignant", "liver-cancer"}.isdisjoint(served)
+    assert tree.topics["bleeding"].is_draft and not tree.is_served("liver-cancer")
+    assert len(served) == len(tree.topics) - 3
+
+    user = emulator.user(514, language_code="en")
+    async with start_bot(make_settings(content, locales)):
+        await user.send("/start")
+        await user.press("Suitable tumours")
+        assert ["Cancers"] not in user.buttons()
+        assert user.buttons()[:3] == [
+            ["Benign tumours and cysts"],
+            ["Head and neck"],
+            ["Tumour complications"],
+        ]
+        await user.press("Tumour complications")
+        assert ["Tumour bleeding"] not in user.buttons()
+        for data in ("1:t:bleeding", "1:t:liver-cancer", "1:w:bleeding:0:0"):
+            await user.send("/start")
+            press = await user.press_data(data)
+            assert press.text == "That button is out of date. Here is the main menu."
+        await user.send("/start bleeding")  # a deep link to a draft opens the main menu
+        assert "Hello, and welcome." in user.last_text()
+    assert emulator.errors == []
+
+
+async def test_procedure_topics_end_with_when_to_get_help() -> None:
+    """Recovery, bleeding, stents, bone cement and risks each end with their own urgent lines,
+    in every language, on the last screen the patient reads."""
+    heading = {"en": "⚠️ Get help at once", "zh_Hans": "⚠️ 请立即求助"}
+    for locale, tree in LIBRARY.trees.items():
+        for tid in ("recovery", "bleeding", "stents", "stents-other", "bone-cement", "risks"):
+            last = tree.topics[tid].body.rsplit("\n\n", 1)[-1]
+            assert visible(last).startswith(heading[locale]), (locale, tid)
+            assert ("emergency" if locale == "en" else "急救电话") in last, (locale, tid)
 
 
 async def test_a_failed_edit_is_retried(bot: object, emulator: BotAPIEmulator) -> None:

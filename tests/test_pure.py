@@ -84,6 +84,9 @@ def test_locale_names_come_from_cldr() -> None:
         callbacks.ShowTopic("home"),
         callbacks.ShowTopic("bone-cement", 3),
         callbacks.ShowTopic("a" * 32, 99),
+        callbacks.ShowTerms("stents"),
+        callbacks.ShowTerms("bone-cement", 1, 2),
+        callbacks.ShowTerms("a" * 32, 99, 99),
     ],
 )
 def test_callback_data_round_trips_within_64_bytes(action: callbacks.Action) -> None:
@@ -115,6 +118,15 @@ def test_callback_data_round_trips_within_64_bytes(action: callbacks.Action) -> 
         "x" * 200,
         "1:t:" + "a" * 70,
         "\x00\x01",
+        "1:w:stents",  # the words of a page always name the page and the list page
+        "1:w:stents:0",
+        "1:w:stents:0:0:0",
+        "1:w:stents:00:0",
+        "1:w:stents:0:100",
+        "1:w:stents:-1:0",
+        "1:w:Stents:0:0",
+        "1:w::0:0",
+        "1:w:../x:0:0",
     ],
 )
 def test_forged_callback_data_decodes_to_invalid(forged: str | None) -> None:

@@ -97,7 +97,7 @@ async def test_reload_with_good_files_switches_the_next_screen_without_a_restart
             replace_in(content / loc / "complications.yaml", "  - bleeding\n", "")
 
         await admin.send("/reload")
-        assert admin.last_text().startswith("Reloaded: 46 topics in en, zh_Hans.")
+        assert admin.last_text().startswith("Reloaded: 58 topics in en, zh_Hans.")
         assert bot.runtime.renderer is not renderer_before
 
         # The next screen is new: the reworded title, the new catalog string.
@@ -245,7 +245,8 @@ async def test_a_translator_reloads_the_demo_after_editing(
     out = io.StringIO()
     assert await run_demo(make_settings(content, locales), "zh_Hans", read=read, out=out) == 0
     shown = out.getvalue()
-    # The demo user reads Chinese, so the admin's reload report is in Chinese too.
-    assert "已重新加载：en, zh_Hans 共 48 个主题。" in shown
+    # The demo user reads Chinese, so the admin's reload report is in Chinese too (its list
+    # of languages joined the Chinese way, with "、").
+    assert "已重新加载：en、zh_Hans 共 60 个主题。" in shown
     assert "您好，欢迎回来" in shown.rsplit("已重新加载：", 1)[1]
     assert "您好，欢迎回来" not in shown.split("已重新加载：", 1)[0]

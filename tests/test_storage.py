@@ -11,28 +11,24 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import inspect, text
 
 from bot.storage import (
     DEFAULT_DATABASE_URL,
-    MIGRATIONS,
-    Migration,
     Storage,
     StorageConfigError,
     StorageSchemaError,
     StorageUnavailableError,
     UserRecord,
+    head_revision,
     open_storage,
     parse_database_url,
 )
-from bot.storage.tables import schema_migrations
-from tests.db_fixtures import StorageFactory, postgres_base_url, sqlite_url
+from tests.db_fixtures import StorageFactory, postgres_base_url, sqlite_url, write_revision
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=5, microseconds=123)
 T2 = T0 + timedelta(days=2)
-LATEST = 3  # migrations: 1 users, 2 subscriptions, 3 broadcasts
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -43,109 +39,103 @@ async def table_names(storage: Storage) -> set[str]:
     return set(names)
 
 
-async def migration_rows(storage: Storage) -> list[tuple[int, str, datetime]]:
+async def version_rows(storage: Storage) -> list[str]:
+    """The rows of Alembic's version table (one, unless something went wrong)."""
     async with storage.engine.connect() as conn:
-        result = await conn.execute(
-            select(
-                schema_migrations.c.version,
-                schema_migrations.c.name,
-                schema_migrations.c.applied_at,
-            ).order_by(schema_migrations.c.version)
-        )
-        return [(row.version, row.name, row.applied_at) for row in result]
+        result = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        return [str(row[0]) for row in result]
 
 
-def counting_migration(calls: list[str]) -> Migration:
-    async def create_notes(conn: AsyncConnection) -> None:
-        calls.append("notes")
-        await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY)"))
-
-    return Migration(len(MIGRATIONS) + 1, "create notes", create_notes)
-
-
-# -- migrations ---------------------------------------------------------------------------------
-
-
-async def test_migrations_create_tables_and_record_version(storage: Storage) -> None:
-    assert {"schema_migrations", "users", "subscriptions", "broadcasts"} <= await table_names(
-        storage
+def notes_revision(directory: Path) -> str:
+    """A revision on top of head that creates a table ``notes``; returns its id."""
+    write_revision(
+        directory,
+        revision="c0ffee000001",
+        down_revision=head_revision(),
+        title="create notes",
+        upgrade='op.create_table("notes", sa.Column("id", sa.Integer, primary_key=True))',
     )
-    assert await storage.schema_version() == len(MIGRATIONS) == LATEST
-    rows = await migration_rows(storage)
-    assert [(version, name) for version, name, _ in rows] == [
-        (1, "create users"),
-        (2, "create subscriptions"),
-        (3, "create broadcasts"),
-    ]
-    applied_at = rows[0][2]
-    assert applied_at.tzinfo is not None
-    assert abs(datetime.now(UTC) - applied_at) < timedelta(minutes=1)
+    return "c0ffee000001"
+
+
+# -- migrations (more in test_migrations.py) ----------------------------------------------------
+
+
+async def test_migrations_create_tables_and_record_the_revision(storage: Storage) -> None:
+    assert await table_names(storage) == {
+        "alembic_version",
+        "users",
+        "subscriptions",
+        "broadcasts",
+        "broadcast_recipients",
+    }
+    assert await storage.schema_version() == head_revision()
+    assert await version_rows(storage) == [head_revision()]
 
 
 async def test_reopening_does_not_reapply(
     storage: Storage, storage_factory: StorageFactory
 ) -> None:
     await storage.touch_user(1, now=T0)
-    before = await migration_rows(storage)
     await storage.close()
 
     again = await storage_factory()
-    assert await migration_rows(again) == before
-    assert await again.schema_version() == LATEST
+    assert await version_rows(again) == [head_revision()]
     assert await again.count_users() == 1
 
 
-async def test_new_migration_applies_once_and_in_order(storage: Storage) -> None:
-    calls: list[str] = []
-    steps = [*MIGRATIONS, counting_migration(calls)]
-    assert await storage.apply_migrations(steps) == LATEST + 1
-    assert await storage.apply_migrations(steps) == LATEST + 1
-    assert calls == ["notes"]
+async def test_new_revision_applies_once(storage: Storage, tmp_path: Path) -> None:
+    notes = notes_revision(tmp_path / "versions")
+    # Applied twice, the revision would fail the second time: the table exists.
+    assert await storage.apply_migrations([tmp_path / "versions"]) == notes
+    assert await storage.apply_migrations([tmp_path / "versions"]) == notes
     assert "notes" in await table_names(storage)
-    assert await storage.schema_version() == LATEST + 1
+    assert await storage.schema_version() == notes
+    assert await version_rows(storage) == [notes]
 
 
-async def test_failed_migration_is_rolled_back_entirely(storage: Storage) -> None:
-    async def half_done(conn: AsyncConnection) -> None:
-        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY)"))
-        await conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
-
-    with pytest.raises(
-        StorageSchemaError, match=rf"^migration {LATEST + 1} \(half done\) failed: "
-    ):
-        await storage.apply_migrations(
-            [*MIGRATIONS, Migration(LATEST + 1, "half done", half_done)]
-        )
+async def test_failed_migration_is_rolled_back_entirely(storage: Storage, tmp_path: Path) -> None:
+    write_revision(
+        tmp_path / "versions",
+        revision="badbad000001",
+        down_revision=head_revision(),
+        title="half done",
+        upgrade="""
+            op.create_table("scratch", sa.Column("id", sa.Integer, primary_key=True))
+            op.execute("INSERT INTO no_such_table VALUES (1)")
+        """,
+    )
+    with pytest.raises(StorageSchemaError) as info:
+        await storage.apply_migrations([tmp_path / "versions"])
+    message = str(info.value)
+    assert message.startswith("migration badbad000001 (half done) failed: ")
+    assert "no_such_table" in message
+    assert message.endswith("; nothing was changed")
+    assert "\n" not in message
     # DDL is transactional on both backends: the table made before the error is gone too.
     assert "scratch" not in await table_names(storage)
-    assert await storage.schema_version() == LATEST
+    assert await storage.schema_version() == head_revision()
 
 
 async def test_database_newer_than_code_is_refused(
-    storage: Storage, storage_factory: StorageFactory
+    storage: Storage, storage_factory: StorageFactory, tmp_path: Path
 ) -> None:
-    await storage.apply_migrations([*MIGRATIONS, counting_migration([])])
-    with pytest.raises(
-        StorageSchemaError,
-        match=f"version {LATEST + 1} but this release knows only up to {LATEST}",
-    ):
+    notes = notes_revision(tmp_path / "versions")
+    await storage.apply_migrations([tmp_path / "versions"])
+    with pytest.raises(StorageSchemaError) as info:
         await storage_factory()
-
-
-def test_migration_versions_must_be_consecutive() -> None:
-    from bot.storage.migrations import check_migrations
-
-    check_migrations(MIGRATIONS)
-    with pytest.raises(ValueError, match=f"expected {LATEST + 1}"):
-        check_migrations([*MIGRATIONS, Migration(LATEST + 2, "gap", MIGRATIONS[0].apply)])
+    assert str(info.value) == (
+        f"database schema is at revision {notes} but this release knows only up to "
+        f"{head_revision()}; upgrade the bot (or restore a matching backup)"
+    )
 
 
 async def test_concurrent_opens_of_a_fresh_database(storage_url: str) -> None:
     opened = await asyncio.gather(*(open_storage(storage_url) for _ in range(4)))
     try:
         for each in opened:
-            assert await each.schema_version() == LATEST
-        assert len(await migration_rows(opened[0])) == LATEST
+            assert await each.schema_version() == head_revision()
+        assert await version_rows(opened[0]) == [head_revision()]
     finally:
         for each in opened:
             await each.close()
@@ -177,7 +167,7 @@ async def test_concurrent_opens_from_separate_processes(storage_url: str) -> Non
     for proc, (_, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err.decode()
     async with await open_storage(storage_url) as storage:
-        assert len(await migration_rows(storage)) == LATEST
+        assert await version_rows(storage) == [head_revision()]
         assert await storage.count_users() == 3
 
 
@@ -411,4 +401,4 @@ async def test_memory_database_for_tests() -> None:
     async with await open_storage("sqlite:///:memory:") as storage:
         await storage.touch_user(1, now=T0)
         assert await storage.get_user(1) == UserRecord(1, None, T0, T0)
-        assert await storage.schema_version() == LATEST
+        assert await storage.schema_version() == head_revision()

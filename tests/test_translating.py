@@ -52,7 +52,7 @@ def test_shipped_translations_are_all_current(capsys: pytest.CaptureFixture[str]
     zh = next(loc for loc in data["locales"] if loc["locale"] == "zh_Hans")
     assert zh["catalog"]["percent"] == 100.0
     assert zh["topics"]["percent"] == 100.0
-    assert len(zh["topics"]["current"]) == 24
+    assert len(zh["topics"]["current"]) == 30
     assert zh["topics"]["stale"] == zh["topics"]["missing"] == zh["topics"]["unmarked"] == []
 
 
@@ -60,13 +60,13 @@ def test_changed_english_makes_the_translation_stale_until_marked(
     copy_env: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     content, _locales = copy_env
-    zh_file = content / "zh_Hans" / "benign.yaml"
-    replace_in(content / "en" / "benign.yaml", CYSTS_OLD, CYSTS_NEW)
+    zh_file = content / "zh_Hans" / "cysts.yaml"
+    replace_in(content / "en" / "cysts.yaml", CYSTS_OLD, CYSTS_NEW)
 
     # i18n status: stale, exit 1, and the diff of the English since the translation.
     code, out, _err = run(capsys, "i18n", "status")
     assert code == 1
-    assert "zh_Hans: stale topic 'benign' (content/zh_Hans/benign.yaml)" in out
+    assert "zh_Hans: stale topic 'cysts' (content/zh_Hans/cysts.yaml)" in out
     assert f"    -{CYSTS_OLD}" in out
     assert f"    +{CYSTS_NEW}" in out
     assert out.rstrip().endswith("i18n status: FAILED: zh_Hans: 1 stale topic(s)")
@@ -78,22 +78,22 @@ def test_changed_english_makes_the_translation_stale_until_marked(
     # check: a warning at the file's translated_from line, with the same diff under it.
     code, out, _err = run(capsys, "check")
     assert code == 0
-    warning = next(line for line in out.splitlines() if "stale translation of 'benign'" in line)
-    assert warning.strip().startswith("content/zh_Hans/benign.yaml:4: warning:")
+    warning = next(line for line in out.splitlines() if "stale translation of 'cysts'" in line)
+    assert warning.strip().startswith("content/zh_Hans/cysts.yaml:5: warning:")
     assert f"-{CYSTS_OLD}" in out and f"+{CYSTS_NEW}" in out
     assert run(capsys, "check", "--strict")[0] == 1
 
     # The stale topic is still served: the old Chinese is the best text there is.
     loaded = load_content(make_settings(content, _locales))
     renderer = Renderer(loaded.library, loaded.catalogs, make_settings().hospital)
-    assert "良性肿瘤及囊肿" in renderer.topic("zh_Hans", "benign").text
+    assert "肝囊肿、肾囊肿" in renderer.topic("zh_Hans", "cysts").text
 
     # The translator updates the Chinese and marks it: clean again.
     before = zh_file.read_text(encoding="utf-8")
-    replace_in(zh_file, "充满液体的囊腔", "内含液体的囊腔")
-    code, out, err = run(capsys, "i18n", "mark-translated", "zh_Hans", "benign")
+    replace_in(zh_file, "内含液体的囊腔", "充满液体的囊腔")
+    code, out, err = run(capsys, "i18n", "mark-translated", "zh_Hans", "cysts")
     assert code == 0, err
-    assert out.startswith("zh_Hans/benign.yaml: translated_from ")
+    assert out.startswith("zh_Hans/cysts.yaml: translated_from ")
     after = zh_file.read_text(encoding="utf-8")
     # One line changed (the translator's edit aside): translated_from, nothing else.
     changed = [
@@ -136,7 +136,7 @@ def test_mark_translated_keeps_comments_and_formatting(
     assert english.title in snapshot.read_text(encoding="utf-8")
     # The snapshot folder is not content: the tree still has 24 topics in each locale.
     report = run_checks(make_settings(content, locales))
-    assert report.problems == [] and report.topics == {"en": 24, "zh_Hans": 24}
+    assert report.problems == [] and report.topics == {"en": 30, "zh_Hans": 30}
 
     # Marking again is a no-op for the file.
     assert run(capsys, "i18n", "mark-translated", "zh_Hans", "what")[0] == 0
@@ -235,9 +235,9 @@ def test_a_new_language_from_scratch_counts_its_progress(
         "untranslated": total - 3,
         "percent": round(200 / total, 1),
     }
-    assert fr["topics"]["percent"] == round(300 / 24, 1)
+    assert fr["topics"]["percent"] == round(300 / 30, 1)
     assert sorted(fr["topics"]["current"]) == ["features", "role", "what"]
-    assert len(fr["topics"]["unmarked"]) == 21
+    assert len(fr["topics"]["unmarked"]) == 27
 
     code, out, _err = run(capsys, "i18n", "status", "--locale", "fr", "--min-percent", "50")
     assert code == 1
@@ -250,10 +250,10 @@ def test_a_new_language_from_scratch_counts_its_progress(
         "2",
         "1",
         str(total - 3),
-        "12%",
+        "10%",
         "3",
         "0",
-        "21",
+        "27",
     ]
 
 
@@ -267,7 +267,7 @@ def test_review_age_is_warned_by_check_and_counted_by_status(
     copy_env: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     content, _locales = copy_env
-    replace_in(content / "en" / "stents.yaml", "reviewed: 2026-11-26", "reviewed: 2020-01-31")
+    replace_in(content / "en" / "stents.yaml", "reviewed: 2026-11-30", "reviewed: 2020-01-31")
     code, out, _err = run(capsys, "check")
     assert code == 0
     assert any(
@@ -281,7 +281,7 @@ def test_review_age_is_warned_by_check_and_counted_by_status(
     # The age is a setting and a flag: 10 days makes every topic due ten days from now.
     settings = make_settings(content, _locales, REVIEW_MAX_AGE_DAYS="10")
     later = run_checks(settings, today=date(2026, 12, 31))
-    assert sum("last reviewed" in p.message for p in later.warnings) == 48
+    assert sum("last reviewed" in p.message for p in later.warnings) == 60
     code, out, _err = run(
         capsys, "i18n", "status", "--review-max-age-days", "100000", "--format", "json"
     )
@@ -298,7 +298,13 @@ def test_render_prints_the_topic_as_telegram_shows_it(
     assert lines[1] == "首页 › 适用肿瘤 › 良性肿瘤及囊肿"
     assert "<b>" not in out  # the visible text, as on the phone
     assert "方法是超选择性靶血管颗粒栓塞术" in out
-    assert "[1] ⬅ 返回   [2] 🏠 首页" in out
+    assert lines[-4:] == ["[1] 肝囊肿、肾囊肿", "[2] 📖 本页术语", "[3] ⬅ 返回   [4] 🏠 首页", ""]
+    code, out, _err = run(capsys, "render", "liver-cancer", "--lang", "zh_Hans", "--words")
+    assert code == 0
+    assert "── words on page 1 · 1 of 1 " in out
+    assert "化疗栓塞（TACE）——把化疗药物注入供应肿瘤的动脉，同时进行栓塞。" in out
+    code, out, _err = run(capsys, "render", "incision", "--words")
+    assert code == 0 and "── (page 1 uses no glossary term)" in out
     code, out, _err = run(capsys, "render", "home", "--html")
     assert code == 0 and "<b>interventional therapy</b>" in out
     assert "[1] What is it?" in out
@@ -320,14 +326,76 @@ def test_render_usage_errors(
     assert err.count("\n") == 1 and message in err, err
 
 
-def test_every_topic_ends_with_its_localized_review_date() -> None:
+def test_every_topic_ends_with_who_reviewed_it_and_when(project_copy: tuple[Path, Path]) -> None:
     loaded = load_content(make_settings())
     renderer = Renderer(loaded.library, loaded.catalogs, make_settings().hospital)
-    en = renderer.topic("en", "benign").text
-    assert en.endswith("<i>Last reviewed: November 26, 2026</i>")
-    # The date is formatted by Babel for the locale (the sentence may still be English).
-    assert renderer.topic("zh_Hans", "benign").text.endswith("2026年11月26日</i>")
-    assert "Last reviewed" not in renderer.home("en").text
+    en = renderer.topic("en", "what").text
+    assert en.endswith(
+        "<i>Reviewed by Interventional radiology consultant (draft sign-off pending) on "
+        "November 26, 2026</i>"
+    )
+    # The date is formatted by Babel for the locale, the sentence by the catalog.
+    assert renderer.topic("zh_Hans", "what").text.endswith(
+        "<i>由介入放射科专科医师（草稿，待临床签字确认）于2026年11月26日审核</i>"
+    )
+    assert "Reviewed" not in renderer.home("en").text
+    # Who is said only with when: without `reviewed_by`, the date alone.
+    content, locales = project_copy
+    for locale in ("en", "zh_Hans"):
+        path = content / locale / "what.yaml"
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if not x.startswith("reviewed_by:")), "utf-8")
+    loaded = load_content(make_settings(content, locales))
+    renderer = Renderer(loaded.library, loaded.catalogs, make_settings().hospital)
+    assert renderer.topic("en", "what").text.endswith("<i>Last reviewed: November 26, 2026</i>")
+    assert renderer.topic("zh_Hans", "what").text.endswith("<i>最后审核日期：2026年11月26日</i>")
+
+
+def test_status_counts_topics_without_signoff(
+    copy_env: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, _locales = copy_env
+    for tid in ("what", "risks"):
+        path = content / "zh_Hans" / f"{tid}.yaml"
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if not x.startswith("reviewed_by:")), "utf-8")
+    code, out, _err = run(capsys, "i18n", "status", "--format", "json")
+    assert code == 0  # counted, and warned about by check, but not a failure
+    data = {loc["locale"]: loc for loc in json.loads(out)["locales"]}
+    assert data["en"]["no_signoff"] == []
+    assert [t["topic"] for t in data["zh_Hans"]["no_signoff"]] == ["risks", "what"]
+    code, out, _err = run(capsys, "i18n", "status")
+    assert code == 0
+    header = next(line for line in out.splitlines() if line.startswith("locale "))
+    assert header.rstrip().endswith("review due no sign-off")
+    zh_row = next(line for line in out.splitlines() if line.startswith("zh_Hans "))
+    en_row = next(line for line in out.splitlines() if line.startswith("en "))
+    assert zh_row.split()[-1] == "2" and en_row.split()[-1] == "0"
+    assert "zh_Hans: 2 topic(s) without 'reviewed_by' (no sign-off): risks, what" in out
+
+
+def test_a_changed_english_glossary_makes_its_translation_stale(
+    copy_env: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, _locales = copy_env
+    path = content / "en" / "glossary-body.yaml"
+    replace_in(path, 'aliases: ["vertebrae"]', 'aliases: ["vertebrae", "vertebral body"]')
+    code, out, _err = run(capsys, "i18n", "status")
+    assert code == 1
+    assert "zh_Hans: stale topic 'glossary-body'" in out
+    assert "    -- Vertebra (vertebrae): one of the bones of the spine." in out
+    assert "    +- Vertebra (vertebrae, vertebral body): one of the bones of the spine." in out
+    replace_in(path, "one of the bones of the spine.", "a bone of the spine.")
+    code, out, _err = run(capsys, "i18n", "status")
+    assert "    +- Vertebra (vertebrae, vertebral body): a bone of the spine." in out
+    # The translator updates the Chinese and marks it: current again, the snapshot follows.
+    assert run(capsys, "i18n", "mark-translated", "zh_Hans", "glossary-body")[0] == 0
+    assert run(capsys, "i18n", "status")[0] == 0
+    snapshot = (content / "zh_Hans" / SNAPSHOT_DIR / "glossary-body.yaml").read_text("utf-8")
+    assert "vertebral body" in snapshot and "a bone of the spine." in snapshot
+    # A topic without terms hashes as before terms existed: its translated_from stays valid.
+    what = load_content(make_settings()).library.trees["en"].topics["what"]
+    assert source_hash(what) == "29a8b7ab8460"
 
 
 def test_the_footer_counts_against_the_page_limit() -> None:
@@ -351,4 +419,4 @@ def test_the_footer_counts_against_the_page_limit() -> None:
         for page in range(pages):
             text = renderer.topic("en", "what", page).text
             assert utf16_len(parse_html(text).text) <= limit
-            assert "Last reviewed: November 26, 2026" in text
+            assert "Reviewed by Interventional radiology consultant" in text

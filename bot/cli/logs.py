@@ -33,3 +33,6 @@ def setup_logging(level: str, token: str | None) -> None:
     # httpx logs every request URL at INFO, and the URL contains the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Alembic logs its plugins and context at INFO on every start; the storage logs each
+    # applied revision itself (event=storage_revision_applied).
+    logging.getLogger("alembic").setLevel(logging.WARNING)

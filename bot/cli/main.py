@@ -45,6 +45,11 @@ def _add_translator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
     render.add_argument("--lang", default=None, help="locale, e.g. zh_Hans (default: en)")
     render.add_argument("--page", type=int, default=None, help="only this page (1, 2, …)")
     render.add_argument("--html", action="store_true", help="show the HTML as sent")
+    render.add_argument(
+        "--words",
+        action="store_true",
+        help='also show each page\'s "Words on this page" screen (its glossary terms)',
+    )
     i18n = sub.add_parser("i18n", help="translation status and stale translations")
     i18n_sub = i18n.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
     status = i18n_sub.add_parser("status", help="per language: what is translated, stale, due")

@@ -46,14 +46,15 @@ def print_status_table(
     header = (
         f"{'locale':<10} {'strings':>8} {'done':>5} {'fuzzy':>5} {'todo':>5}   "
         f"{'topics':>7} {'current':>7} {'stale':>5} {'unmarked':>8} {'missing':>7}   "
-        f"{'review due':>10}"
+        f"{'review due':>10} {'no sign-off':>11}"
     )
     out.write(header + "\n" + "-" * len(header) + "\n")
     for s in report.locales:
         out.write(_table_row(s) + "\n")
     out.write(
         "\nstrings %: interface strings translated (fuzzy ones do not count); topics %: topics "
-        "marked translated from the current English.\n"
+        "marked translated from the current English; no sign-off: topics without "
+        "'reviewed_by'.\n"
     )
     rel = _relative_to(settings.content_dir.resolve().parent)
     for s in report.locales:
@@ -82,7 +83,7 @@ def _table_row(s: LocaleStatus) -> str:
             f"{len(s.ids('stale')):>5} {len(s.ids('unmarked')):>8} "
             f"{len(s.ids('missing')):>7}"
         )
-    return f"{s.locale:<10} {strings}   {topics}   {len(s.review_due):>10}"
+    return f"{s.locale:<10} {strings}   {topics}   {len(s.review_due):>10} {len(s.no_signoff):>11}"
 
 
 def _relative_to(base: Path) -> Callable[[Path | None], str]:
@@ -128,6 +129,11 @@ def _locale_details(
         f"{topic.reviewed}"
         for topic in s.review_due
     ]
+    if unsigned := [t.id for t in s.no_signoff]:
+        lines.append(
+            f"\n{s.locale}: {len(unsigned)} topic(s) without 'reviewed_by' (no sign-off): "
+            f"{', '.join(unsigned)}"
+        )
     return lines
 
 
@@ -169,6 +175,10 @@ def status_json(report: StatusReport, min_percent: float) -> dict[str, Any]:
                 "review_due": [
                     {"topic": t.id, "reviewed": str(t.reviewed), "path": str(t.path)}
                     for t in s.review_due
+                ],
+                "no_signoff": [
+                    {"topic": t.id, "reviewed": str(t.reviewed), "path": str(t.path)}
+                    for t in s.no_signoff
                 ],
                 "failures": s.failures(min_percent),
             }
@@ -254,6 +264,7 @@ def dispatch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             locale=args.lang or settings.default_locale,
             page=args.page,
             raw_html=args.html,
+            words=args.words,
         )
     if args.i18n_command == "status":
         return status_command(
@@ -276,6 +287,7 @@ def render_command(
     locale: str,
     page: int | None,
     raw_html: bool = False,
+    words: bool = False,
 ) -> int:
     if locale not in renderer.locales:
         raise UsageError(f"--lang: {locale!r} is not one of {', '.join(renderer.locales)}")
@@ -295,4 +307,20 @@ def render_command(
             screen = renderer.topic(locale, topic_id, number - 1)
         out.write(f"── {topic_id} · {locale} · page {number} of {pages} " + "─" * 20 + "\n")
         out.write(format_screen(screen, raw_html=raw_html) + "\n\n")
+        if words:
+            _render_words(renderer, out, topic_id, locale, number - 1, raw_html=raw_html)
     return EXIT_OK
+
+
+def _render_words(
+    renderer: Renderer, out: TextIO, topic_id: str, locale: str, page: int, *, raw_html: bool
+) -> None:
+    """The "Words on this page" screens of one page (none when it uses no glossary term)."""
+    if not renderer.terms_on_page(locale, topic_id, page):
+        out.write(f"── (page {page + 1} uses no glossary term)\n\n")
+        return
+    count = renderer.terms_page_count(locale, topic_id, page)
+    for n in range(count):
+        screen = renderer.terms(locale, topic_id, page, n)
+        out.write(f"── words on page {page + 1} · {n + 1} of {count} " + "─" * 20 + "\n")
+        out.write(format_screen(screen, raw_html=raw_html) + "\n\n")

@@ -1,7 +1,8 @@
 """callback_data: encode and decode button actions, versioned, at most 64 bytes.
 
-Format ``1:<kind>[:<arg>[:<page>]]``. The leading ``1`` is the format version: a button from
-a message sent by a future (or past) format decodes to :class:`Invalid`, never an exception.
+Format ``1:<kind>[:<arg>[:<page>]]``; the glossary words of a page: ``1:w:<topic>:<page>:<n>``.
+The leading ``1`` is the format version: a button from a message sent by a future (or past)
+format decodes to :class:`Invalid`, never an exception.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ class Home:
 class ShowTopic:
     topic_id: str
     page: int = 0
+
+
+@dataclass(frozen=True)
+class ShowTerms:
+    """The glossary words used on page ``page`` of a topic; ``terms_page`` pages that list."""
+
+    topic_id: str
+    page: int = 0
+    terms_page: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class Invalid:
 Action = (
     Home
     | ShowTopic
+    | ShowTerms
     | LanguageMenu
     | SetLanguage
     | Subscribe
@@ -106,6 +117,8 @@ _FIXED: dict[type, str] = {
     BroadcastCancel: "bx",
 }
 _FIXED_BY_KIND = {kind: cls for cls, kind in _FIXED.items()}
+# A page number: 0-99, written without leading zeros (so each action has one encoding).
+_PAGE_RE = re.compile(r"0|[1-9][0-9]?")
 
 
 def encode(action: Action) -> str:
@@ -116,6 +129,8 @@ def encode(action: Action) -> str:
         data = f"{VERSION}:i:{action.interest_id}"
     elif isinstance(action, SetLanguage):
         data = f"{VERSION}:L:{action.locale}"
+    elif isinstance(action, ShowTerms):
+        data = f"{VERSION}:w:{action.topic_id}:{action.page}:{action.terms_page}"
     elif not isinstance(action, ShowTopic):
         raise TypeError(f"not a button action: {action!r}")
     else:
@@ -149,4 +164,11 @@ def decode(data: str | None) -> Action | Invalid:
                 return Invalid(raw)
             page = int(args[1])
         return ShowTopic(args[0], page)
+    if (
+        kind == "w"
+        and len(args) == 3
+        and _TOPIC_RE.match(args[0])
+        and all(_PAGE_RE.fullmatch(a) for a in args[1:])
+    ):
+        return ShowTerms(args[0], int(args[1]), int(args[2]))
     return Invalid(raw)

@@ -54,6 +54,12 @@ class Translator:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.translations.ngettext(singular, plural, n)
 
+    def join(self, items: Iterable[str]) -> str:
+        """Items of a list for display, joined the locale's way ("a, b"; Chinese "甲、乙")."""
+        # TRANSLATORS: between the items of a list, as in "English, French".
+        # Chinese: "、". Keep the space if your language puts one after it.
+        return self.gettext(", ").join(items)
+
     __call__ = gettext
 
 

@@ -7,8 +7,7 @@ and a press should cost the bot a dictionary lookup, not an HTML parse.
 from __future__ import annotations
 
 import html
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -17,10 +16,11 @@ from babel.dates import format_date
 
 from bot.config import HospitalContact
 from bot.core import callbacks
-from bot.core.content.model import ROOT_ID, Library, Topic
+from bot.core.content.glossary import Entry, Glossary
+from bot.core.content.model import ROOT_ID, GlossaryTerm, Library, Topic
 from bot.core.i18n import Catalogs, Translator, display_name
 from bot.core.limits import MAX_MESSAGE_LENGTH
-from bot.core.telegram_html import parse_html, utf16_len
+from bot.core.paging import MAX_SCREEN_CHARS, split_pages, visible, visible_len
 
 BREADCRUMB_SEPARATOR = " › "
 # Escape text for Telegram HTML; quotes only need escaping inside attribute values.
@@ -57,14 +57,22 @@ class Renderer:
         hospital: HospitalContact,
         *,
         page_limit: int = MAX_MESSAGE_LENGTH,
+        include_drafts: bool = False,
     ) -> None:
         self.library = library
         self.catalogs = catalogs
         self.hospital = hospital
         self.page_limit = page_limit
+        # Patients never see a draft (nor anything under one); `check` renders them to
+        # validate them before they are published.
+        self.include_drafts = include_drafts
         self._pages: dict[tuple[str, str], tuple[str, ...]] = {}
         self._screens: dict[tuple[str, str, int], Screen] = {}
         self._homes: dict[tuple[str, bool], Screen] = {}
+        # Each locale's glossary: which of its terms a page uses ("Words on this page").
+        self._glossaries = {loc: Glossary.of(tree) for loc, tree in library.trees.items()}
+        self._terms: dict[tuple[str, str, int], tuple[Entry, ...]] = {}
+        self._term_pages: dict[tuple[str, str, int], tuple[str, ...]] = {}
 
     @property
     def locales(self) -> list[str]:
@@ -97,6 +105,66 @@ class Renderer:
 
     def page_count(self, locale: str, topic_id: str) -> int:
         return len(self._topic_pages(locale, topic_id))
+
+    def page_bodies(self, locale: str, topic_id: str) -> tuple[str, ...]:
+        """The body part of each page (HTML), without breadcrumb, title or footer."""
+        return self._topic_pages(locale, topic_id)
+
+    def terms_on_page(self, locale: str, topic_id: str, page: int = 0) -> tuple[Entry, ...]:
+        """The glossary terms that page ``page`` of a topic uses (title included), in order of
+        first use; on a glossary topic, not the terms that page itself explains."""
+        key = (locale, topic_id, page)
+        found = self._terms.get(key)
+        if found is None:
+            topic = self._tree_topic(locale, topic_id)
+            pages = self._topic_pages(locale, topic_id)
+            if not 0 <= page < len(pages):
+                raise KeyError(f"{topic_id}:{page}")
+            t = self.catalogs.get(locale)
+            here = {term for term in topic.terms if self._term_paragraph(t, term) in pages[page]}
+            text = visible(f"{esc(topic.title)}\n{pages[page]}")
+            found = tuple(e for e in self._glossaries[locale].find(text) if e.term not in here)
+            self._terms[key] = found
+        return found
+
+    def terms(self, locale: str, topic_id: str, page: int = 0, terms_page: int = 0) -> Screen:
+        """The "Words on this page" screen: the glossary's explanation of each term that page
+        ``page`` of the topic uses, with Back (to that page) and Home.
+
+        Raises KeyError when the topic, the page or the list page does not exist, or the page
+        uses no term (a button from an older content version)."""
+        pages = self._terms_pages(locale, topic_id, page)
+        if not 0 <= terms_page < len(pages):
+            raise KeyError(f"{topic_id}:{page}:{terms_page}")
+        t = self.catalogs.get(locale)
+        topic = self._tree_topic(locale, topic_id)
+        crumb = esc(self.breadcrumb(locale, topic))
+        heading = "📖 " + t("Words on this page")
+        parts = [f"<i>{crumb}</i>\n<b>{esc(heading)}</b>", pages[terms_page]]
+        parts += _page_line(t, terms_page, len(pages))
+        rows: list[tuple[Button, ...]] = []
+        if len(pages) > 1:
+            rows.append(
+                _paging_row(
+                    t, terms_page, len(pages), lambda n: callbacks.ShowTerms(topic_id, page, n)
+                )
+            )
+        # Back to the page the list was opened from (the main menu as /start shows it).
+        back: callbacks.Action = (
+            callbacks.Home()
+            if topic_id == ROOT_ID and page == 0
+            else callbacks.ShowTopic(topic_id, page)
+        )
+        rows.append((Button("⬅ " + t("Back"), callbacks.encode(back)), self._home_button(t)))
+        return Screen("\n\n".join(parts), tuple(rows))
+
+    def terms_page_count(self, locale: str, topic_id: str, page: int = 0) -> int:
+        return len(self._terms_pages(locale, topic_id, page))
+
+    def topic_body(self, locale: str, topic: Topic) -> str:
+        """What a topic's pages are cut from: its body, then (glossary topics) its terms."""
+        t = self.catalogs.get(locale)
+        return "\n\n".join([topic.body, *(self._term_paragraph(t, term) for term in topic.terms)])
 
     def language_menu(self, current: str) -> Screen:
         t = self.catalogs.get(current)
@@ -152,9 +220,33 @@ class Renderer:
     def _tree_topic(self, locale: str, topic_id: str) -> Topic:
         tree = self.library.trees[locale]
         topic = tree.get(topic_id)
-        if topic is None or not tree.path_to(topic_id):
+        if topic is None or not self._shown(locale, topic_id):
             raise KeyError(topic_id)
         return topic
+
+    def _shown(self, locale: str, topic_id: str) -> bool:
+        tree = self.library.trees[locale]
+        return bool(tree.path_to(topic_id)) if self.include_drafts else tree.is_served(topic_id)
+
+    def _term_paragraph(self, t: Translator, term: GlossaryTerm) -> str:
+        # TRANSLATORS: one glossary entry: the term (bold), then its meaning.
+        # Chinese: "{term}——{definition}".
+        line = esc(t("{term} — {definition}"))
+        return line.format(term=f"<b>{esc(term.term)}</b>", definition=term.definition)
+
+    def _terms_pages(self, locale: str, topic_id: str, page: int) -> tuple[str, ...]:
+        key = (locale, topic_id, page)
+        pages = self._term_pages.get(key)
+        if pages is None:
+            entries = self.terms_on_page(locale, topic_id, page)
+            if not entries:
+                raise KeyError(f"{topic_id}:{page}: no glossary term")
+            t = self.catalogs.get(locale)
+            body = "\n\n".join(self._term_paragraph(t, e.term) for e in entries)
+            budget = self.page_limit - _MAX_HEADER - _PAGE_SLACK
+            pages = tuple(split_pages(body, budget, MAX_SCREEN_CHARS))
+            self._term_pages[key] = pages
+        return pages
 
     def _render_topic(self, locale: str, topic_id: str, page: int) -> Screen:
         t = self.catalogs.get(locale)
@@ -170,12 +262,7 @@ class Renderer:
         footer = None if is_root else self._review_footer(locale, topic)
         if footer:
             parts.append(footer)
-        if len(pages) > 1:
-            parts.append(
-                "<i>"
-                + esc(t("Page {page} of {pages}").format(page=page + 1, pages=len(pages)))
-                + "</i>"
-            )
+        parts += _page_line(t, page, len(pages))
         return Screen("\n\n".join(parts), self._topic_keyboard(locale, topic, page, len(pages)))
 
     def _topic_keyboard(self, locale: str, topic: Topic, page: int, pages: int) -> Keyboard:
@@ -185,17 +272,14 @@ class Renderer:
         rows: list[tuple[Button, ...]] = [
             (Button(child.label, callbacks.encode(callbacks.ShowTopic(child.id))),)
             for child in (tree.get(child_id) for child_id in topic.children)
-            if child is not None
+            if child is not None and self._shown(locale, child.id)
         ]
+        if self.terms_on_page(locale, topic.id, page):
+            words = callbacks.ShowTerms(topic.id, page)
+            label = "📖 " + t("Words on this page")
+            rows.append((Button(label, callbacks.encode(words)),))
         if pages > 1:
-            paging: list[Button] = []
-            if page > 0:
-                previous = callbacks.ShowTopic(topic.id, page - 1)
-                paging.append(Button("◀ " + t("Previous"), callbacks.encode(previous)))
-            if page < pages - 1:
-                following = callbacks.ShowTopic(topic.id, page + 1)
-                paging.append(Button(t("Next") + " ▶", callbacks.encode(following)))
-            rows.append(tuple(paging))
+            rows.append(_paging_row(t, page, pages, lambda n: callbacks.ShowTopic(topic.id, n)))
         if topic.id == ROOT_ID:
             rows.append(
                 (Button("🌐 " + t("Language"), callbacks.encode(callbacks.LanguageMenu())),)
@@ -208,10 +292,6 @@ class Renderer:
 
     def _home_button(self, t: Translator) -> Button:
         return Button("🏠 " + t("Home"), callbacks.encode(callbacks.Home()))
-
-    def home_button(self, locale: str) -> Button:
-        """The Home button in ``locale`` (for screens built outside this class)."""
-        return self._home_button(self.catalogs.get(locale))
 
     def breadcrumb(self, locale: str, topic: Topic) -> str:
         t = self.catalogs.get(locale)
@@ -232,8 +312,15 @@ class Renderer:
         except (ValueError, UnknownLocaleError):
             when = topic.reviewed.isoformat()
         t = self.catalogs.get(locale)
-        # TRANSLATORS: the last line of every topic; {date} is e.g. "November 26, 2026".
-        return "<i>" + esc(t("Last reviewed: {date}").format(date=when)) + "</i>"
+        if topic.reviewed_by:
+            # TRANSLATORS: last line of a topic: who signed off its medical text
+            # ({who}: a role or name from the topic file) and when ({date}).
+            line = t("Reviewed by {who} on {date}").format(who=topic.reviewed_by, date=when)
+        else:
+            # TRANSLATORS: last line of a topic that names no reviewer;
+            # {date} is e.g. "November 26, 2026".
+            line = t("Last reviewed: {date}").format(date=when)
+        return "<i>" + esc(line) + "</i>"
 
     def _contact_block(self, t: Translator) -> str:
         h = self.hospital
@@ -264,81 +351,39 @@ class Renderer:
         pages = self._pages.get(key)
         if pages is None:
             topic = self._tree_topic(locale, topic_id)
-            overhead = 0 if topic_id == ROOT_ID else _visible_len(self._header(locale, topic))
+            overhead = 0 if topic_id == ROOT_ID else visible_len(self._header(locale, topic))
             if topic.contact:
-                overhead += _visible_len(self._contact_block(self.catalogs.get(locale)))
+                overhead += visible_len(self._contact_block(self.catalogs.get(locale)))
             footer = None if topic_id == ROOT_ID else self._review_footer(locale, topic)
             if footer:
-                overhead += _visible_len(footer)
+                overhead += visible_len(footer)
             budget = max(self.page_limit - overhead - _PAGE_SLACK, 200)
-            pages = tuple(split_pages(topic.body, budget))
+            pages = tuple(split_pages(self.topic_body(locale, topic), budget, MAX_SCREEN_CHARS))
             self._pages[key] = pages
         return pages
 
 
-def _visible_len(text: str) -> int:
-    try:
-        return utf16_len(parse_html(text).text)
-    except ValueError:
-        return utf16_len(text)
+# Room for the breadcrumb and heading of the "Words on this page" screen.
+_MAX_HEADER = 400
 
 
-def split_pages(body: str, budget: int) -> list[str]:
-    """Split ``body`` into pages of at most ``budget`` visible characters.
-
-    Pages break between paragraphs (blank lines); a paragraph longer than a page breaks
-    between lines, then between words. Tags must not span paragraphs (``check`` says so).
-    """
-    pieces: list[str] = []
-    for paragraph in (p.strip() for p in body.split("\n\n")):
-        if not paragraph:
-            continue
-        if _visible_len(paragraph) <= budget:
-            pieces.append(paragraph)
-        else:
-            pieces.extend(_split_long(paragraph, budget))
-    pages: list[str] = []
-    current: list[str] = []
-    for piece in pieces:
-        candidate = "\n\n".join([*current, piece])
-        if current and _visible_len(candidate) > budget:
-            pages.append("\n\n".join(current))
-            current = [piece]
-        else:
-            current.append(piece)
-    if current:
-        pages.append("\n\n".join(current))
-    return pages or [""]
+def _page_line(t: Translator, page: int, pages: int) -> list[str]:
+    """ "Page 2 of 3" under a screen of several pages (nothing under a single page)."""
+    if pages < 2:
+        return []
+    return ["<i>" + esc(t("Page {page} of {pages}").format(page=page + 1, pages=pages)) + "</i>"]
 
 
-_SENTENCE_END = re.compile(r"(?<=[。！？；.!?;])")
-
-
-def _split_long(paragraph: str, budget: int) -> Sequence[str]:
-    splitters: tuple[tuple[Callable[[str], list[str]], str], ...] = (
-        (lambda text: text.split("\n"), "\n"),
-        (lambda text: [u for u in _SENTENCE_END.split(text) if u], ""),
-        (lambda text: text.split(" "), " "),
-    )
-    for split, joiner in splitters:
-        units = split(paragraph)
-        if len(units) == 1:
-            continue
-        chunks: list[str] = []
-        current = ""
-        for unit in units:
-            candidate = f"{current}{joiner}{unit}" if current else unit
-            if current and _visible_len(candidate) > budget:
-                chunks.append(current)
-                current = unit
-            else:
-                current = candidate
-        chunks.append(current)
-        chunks = [c.strip() for c in chunks if c.strip()]
-        if all(_visible_len(c) <= budget for c in chunks):
-            return chunks
-    # One unbroken run of text: cut by characters (``check`` reports a tag cut in two).
-    return [paragraph[i : i + budget] for i in range(0, len(paragraph), budget)]
+def _paging_row(
+    t: Translator, page: int, pages: int, action: Callable[[int], callbacks.Action]
+) -> tuple[Button, ...]:
+    """◀ Previous / Next ▶ between the pages of one screen; ``action(n)`` opens page n."""
+    row: list[Button] = []
+    if page > 0:
+        row.append(Button("◀ " + t("Previous"), callbacks.encode(action(page - 1))))
+    if page < pages - 1:
+        row.append(Button(t("Next") + " ▶", callbacks.encode(action(page + 1))))
+    return tuple(row)
 
 
 def numbered_buttons(rows: list[list[str]]) -> list[str]:

@@ -7,7 +7,7 @@ Usage::
     ...
     await storage.close()
 
-See ``store.py`` for the interface, ``migrations.py`` for how the schema evolves and
+See ``store.py`` for the interface, ``migrations/`` for how the schema evolves and
 ``url.py`` for the accepted ``DATABASE_URL`` forms.
 """
 
@@ -19,7 +19,7 @@ from bot.storage.errors import (
     StorageSchemaError,
     StorageUnavailableError,
 )
-from bot.storage.migrations import MIGRATIONS, Migration
+from bot.storage.migrations import head_revision
 from bot.storage.store import DEFAULT_CONNECT_TIMEOUT, Storage, UserRecord, open_storage
 from bot.storage.subscriptions import Subscription
 from bot.storage.url import DEFAULT_DATABASE_URL, DatabaseTarget, parse_database_url
@@ -28,10 +28,8 @@ __all__ = [
     "DATABASE_ERRORS",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATABASE_URL",
-    "MIGRATIONS",
     "BroadcastSummary",
     "DatabaseTarget",
-    "Migration",
     "Outcome",
     "Recipient",
     "Storage",
@@ -41,6 +39,7 @@ __all__ = [
     "StorageUnavailableError",
     "Subscription",
     "UserRecord",
+    "head_revision",
     "open_storage",
     "parse_database_url",
 ]

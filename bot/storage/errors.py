@@ -24,8 +24,9 @@ class StorageUnavailableError(StorageError):
 class StorageSchemaError(StorageError):
     """The database schema cannot be brought to the version this code expects.
 
-    Raised when the database was migrated by a newer release (its version is higher than the
-    last migration known here) or when applying a migration fails.
+    Raised when the database was migrated by a newer release (its Alembic revision is unknown
+    here), when a database of a release before Alembic is not at the version this one adopts,
+    or when applying a migration fails.
     """
 
 

@@ -5,8 +5,9 @@ about a thousand rows a second: statements are built once and reused (SQLAlchemy
 compiled form, asyncpg its prepared statements), connections come from the engine's pool, and
 single-statement calls run in autocommit on both backends (no BEGIN/COMMIT round trips).
 
-Adding a table: append a migration in ``migrations.py``, describe the table in ``tables.py``,
-and add methods here (or a module taking :attr:`Storage.engine`) following ``touch_user``.
+Adding a table: describe it in ``tables.py``, write the Alembic revision (see
+``bot.storage.migrations``), and add methods here (or a module taking :attr:`Storage.engine`)
+following ``touch_user``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -26,10 +28,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.times import utc
-from bot.storage.broadcasts import BroadcastStore
 from bot.storage.connection import create_engine_for, enable_sqlite_wal
+from bot.storage.deliveries import DeliveryStore
 from bot.storage.errors import StorageUnavailableError
-from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations, current_version
+from bot.storage.migrations import current_revision, upgrade_to_head
 from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.tables import LOCALE_MAX_LENGTH, UTCDateTime, users
 from bot.storage.url import Backend, DatabaseTarget, parse_database_url
@@ -62,11 +64,11 @@ def _record(row: Row[Any]) -> UserRecord:
     )
 
 
-class Storage(SubscriptionStore, BroadcastStore):
+class Storage(SubscriptionStore, DeliveryStore):
     """An open database. Create with :func:`open_storage`; close with :meth:`close`.
 
-    Subscriptions (``subscriptions.py``) and broadcasts (``broadcasts.py``) add their methods
-    through the two base classes.
+    Subscriptions (``subscriptions.py``), broadcasts (``broadcasts.py``) and their delivery
+    (``deliveries.py``) add their methods through the base classes.
     """
 
     def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
@@ -138,13 +140,19 @@ class Storage(SubscriptionStore, BroadcastStore):
     ) -> None:
         await self.close()
 
-    async def apply_migrations(self, migrations: Sequence[Migration] = MIGRATIONS) -> int:
-        """Apply pending migrations (``open_storage`` already did); returns the version."""
-        return await apply_migrations(self._serial, schema=self.schema, migrations=migrations)
+    async def apply_migrations(self, extra_versions: Sequence[Path] = ()) -> str:
+        """Apply pending revisions (``open_storage`` already did); returns the head revision.
 
-    async def schema_version(self) -> int:
+        ``extra_versions``: more directories of revisions on top of the package's (tests).
+        """
+        return await upgrade_to_head(
+            self._serial, schema=self.schema, extra_versions=extra_versions
+        )
+
+    async def schema_version(self) -> str | None:
+        """The Alembic revision the database is at (``None`` only before the first upgrade)."""
         async with self._single.connect() as conn:
-            return await current_version(conn)
+            return await current_revision(conn)
 
     # -- users ----------------------------------------------------------------------------------
 
@@ -206,7 +214,7 @@ async def open_storage(
         await engine.dispose()
         raise
     log.info(
-        "event=storage_open backend=%s where=%r version=%d",
+        "event=storage_open backend=%s where=%r revision=%s",
         target.backend,
         target.display,
         version,

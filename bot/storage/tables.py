@@ -1,8 +1,8 @@
-"""Column types and the *current* table definitions used by queries.
+"""Column types and the current table definitions: the one description of the schema.
 
-Migrations (``bot.storage.migrations``) describe each table as it was at their version and do
-not import from here, so that editing a table for migration N never changes what migration 1
-created. When a migration changes a table, update its definition here in the same commit.
+Queries use these tables, and the migrations compare against them: to change the schema, edit
+a table here and write the Alembic revision from the difference (see ``bot.storage.migrations``
+for the command). A revision never imports this module, so what it creates stays fixed.
 """
 
 from __future__ import annotations
@@ -56,17 +56,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return as_utc(value)
 
 
+#: Every table of the schema: what queries use and what the migrations must produce.
 metadata = MetaData()
 
-schema_migrations = Table(
-    "schema_migrations",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("name", String(200), nullable=False),
-    Column("applied_at", UTCDateTime(), nullable=False),
-)
-
-# Migration 1. Deliberately minimal: no names, no message text (see DESIGN.md).
+# Users. Deliberately minimal: no names, no message text (see DESIGN.md).
 users = Table(
     "users",
     metadata,
@@ -76,7 +69,7 @@ users = Table(
     Column("last_seen", UTCDateTime(), nullable=False),
 )
 
-# Migration 2. One row per user who ever subscribed: consent time, and how it ended.
+# One row per user who ever subscribed: consent time, and how it ended.
 # ``interests`` holds the picked interest ids as ",a,b," (commas around each id, so that a
 # substring test finds whole ids); "" when none were picked.
 subscriptions = Table(
@@ -90,7 +83,7 @@ subscriptions = Table(
     Column("blocked_at", UTCDateTime(), nullable=True),
 )
 
-# Migration 3. A broadcast and its planned recipients (a snapshot taken when it is queued).
+# A broadcast and its planned recipients (a snapshot taken when it is queued).
 broadcasts = Table(
     "broadcasts",
     metadata,

@@ -1,9 +1,10 @@
 """Test tools: a Bot API emulator speaking real HTTP, and simulated users.
 
-Used by the tests, by ``demo`` and by the benchmarks.
+Used by the tests, by ``demo`` and by the benchmarks. See :mod:`bot.testing.emulator`.
 """
 
 from bot.testing.emulator import (
+    METHODS,
     BotAPIEmulator,
     Chat,
     ChatMessage,
@@ -13,10 +14,10 @@ from bot.testing.emulator import (
     Press,
     RateLimits,
     RecordedRequest,
+    SimUser,
+    SpecChecker,
     Violation,
 )
-from bot.testing.methods import METHODS, SpecChecker
-from bot.testing.sim_user import SimUser
 
 __all__ = [
     "METHODS",

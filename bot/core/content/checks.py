@@ -13,10 +13,12 @@ from pathlib import Path
 from babel.messages.catalog import Catalog, Message
 
 from bot.config import Settings
-from bot.core.content.freshness import freshness_problems, review_problems
+from bot.core.content.freshness import freshness_problems, review_problems, signoff_problems
+from bot.core.content.glossary import collisions
 from bot.core.content.loader import content_locales, load_library
 from bot.core.content.model import ROOT_ID, ContentTree, Library, Topic
 from bot.core.content.problems import Problem
+from bot.core.content.screen_checks import MAX_DEPTH, check_rendering
 from bot.core.content.search_checks import check_typed_questions
 from bot.core.i18n import (
     DOMAIN,
@@ -32,12 +34,7 @@ from bot.core.i18n import (
     read_catalog,
     read_template,
 )
-from bot.core.limits import MAX_CALLBACK_DATA_BYTES, MAX_INLINE_BUTTONS
 from bot.core.render import Renderer
-from bot.core.telegram_html import TelegramHTMLError, parse_html, validate_message_text
-
-MAX_DEPTH = 3  # every fact within three taps of the main menu
-MAX_BUTTON_LABEL = 40  # longer labels wrap badly on small phones
 
 
 @dataclass
@@ -94,11 +91,10 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
     if SOURCE_LOCALE not in broken:
         report.problems.extend(check_parity(library, skip=broken))
     report.problems.extend(check_typed_questions(library, content_dir, sorted(with_content)))
-    # Warnings: translations behind their English, and medical reviews past their age.
-    report.problems.extend(freshness_problems(library, content_dir))
-    report.problems.extend(
-        review_problems(library, settings.review_max_age_days, today or date.today())
-    )
+    # Warnings: stale translations, medical reviews past their age or naming nobody.
+    report.problems += freshness_problems(library, content_dir) + signoff_problems(library)
+    age = settings.review_max_age_days
+    report.problems += review_problems(library, age, today or date.today())
 
     translators: dict[str, Translator] = {}
     pot = _read_pot(locales_dir, report.problems)
@@ -112,7 +108,8 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
             loc, gettext.GNUTranslations(io.BytesIO(compile_catalog(catalog)))
         )
 
-    renderer = Renderer(library, Catalogs(translators), settings.hospital)
+    # Drafts are validated like published topics, though patients never see them.
+    renderer = Renderer(library, Catalogs(translators), settings.hospital, include_drafts=True)
     for tree in library.trees.values():
         report.problems.extend(check_rendering(renderer, tree))
     return report
@@ -121,7 +118,23 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
 def check_tree(tree: ContentTree) -> list[Problem]:
     if ROOT_ID not in tree.topics:
         return []
-    return _check_children(tree) + _check_reachable(tree)
+    return _check_children(tree) + _check_reachable(tree) + check_glossary(tree)
+
+
+def check_glossary(tree: ContentTree) -> list[Problem]:
+    """No word (term or alias) of the locale's glossary belongs to two terms: a screen that
+    uses it could not say which explanation it means."""
+    return [
+        Problem(
+            c.topic.path,
+            c.term.line or c.topic.line("terms"),
+            f"glossary word {c.name!r} of {c.term.term!r} is also a word of "
+            f"{c.first_term.term!r}"
+            + (f" in {c.first_topic.id!r}" if c.first_topic.id != c.topic.id else "")
+            + ": each term and alias may belong to one term only",
+        )
+        for c in collisions(tree.topics[tid] for tid in sorted(tree.topics))
+    ]
 
 
 def _check_children(tree: ContentTree) -> list[Problem]:
@@ -174,7 +187,8 @@ def _check_reachable(tree: ContentTree) -> list[Problem]:
 
 
 def check_parity(library: Library, skip: Iterable[str] = ()) -> list[Problem]:
-    """Every locale's tree has the source locale's shape: same ids, same children, same order."""
+    """Every locale's tree has the source locale's shape: same ids, same children, same order,
+    and each glossary topic the same number of terms."""
     source = library.trees.get(SOURCE_LOCALE)
     if source is None:
         return []
@@ -193,18 +207,8 @@ def check_parity(library: Library, skip: Iterable[str] = ()) -> list[Problem]:
                         f"{SOURCE_LOCALE})",
                     )
                 )
-            elif mine.children != src.children:
-                problems.append(
-                    _at(
-                        mine,
-                        "children",
-                        f"tree shape differs from {SOURCE_LOCALE}: children "
-                        f"[{', '.join(mine.children)}] here, [{', '.join(src.children)}] in "
-                        f"{SOURCE_LOCALE}",
-                    )
-                )
-            elif mine.contact != src.contact:
-                problems.append(_at(mine, "contact", f"'contact' differs from {SOURCE_LOCALE}"))
+            elif (problem := _topic_parity(mine, src)) is not None:
+                problems.append(problem)
         for tid, mine in tree.topics.items():
             if tid not in source.topics:
                 problems.append(
@@ -213,61 +217,25 @@ def check_parity(library: Library, skip: Iterable[str] = ()) -> list[Problem]:
     return problems
 
 
-def check_rendering(renderer: Renderer, tree: ContentTree) -> list[Problem]:
-    """Every page of every topic, rendered as the bot sends it, obeys Telegram's rules."""
-    problems: list[Problem] = []
-    for topic in tree.topics.values():
-        problems.extend(_check_source_html(topic))
-        if tree.path_to(topic.id):
-            problems.extend(_check_pages(renderer, tree.locale, topic))
-    return problems
-
-
-def _check_source_html(topic: Topic) -> list[Problem]:
-    problems: list[Problem] = []
-    for paragraph in topic.body.split("\n\n"):
-        try:
-            parse_html(paragraph.strip())
-        except TelegramHTMLError as exc:
-            problems.append(
-                _at(topic, "body", f"body HTML: {exc} (a paragraph must parse on its own)")
-            )
-            break
-    if topic.button and len(topic.button) > MAX_BUTTON_LABEL:
-        problems.append(
-            _at(topic, "button", f"button label longer than {MAX_BUTTON_LABEL} characters")
+def _topic_parity(mine: Topic, src: Topic) -> Problem | None:
+    """How a translated topic's structure differs from its source topic (None: it does not)."""
+    if mine.children != src.children:
+        return _at(
+            mine,
+            "children",
+            f"tree shape differs from {SOURCE_LOCALE}: children "
+            f"[{', '.join(mine.children)}] here, [{', '.join(src.children)}] in {SOURCE_LOCALE}",
         )
-    return problems
-
-
-def _check_pages(renderer: Renderer, locale: str, topic: Topic) -> list[Problem]:
-    problems: list[Problem] = []
-    try:
-        pages = renderer.page_count(locale, topic.id)
-    except KeyError:
-        return problems
-    for page in range(pages):
-        screen = renderer.topic(locale, topic.id, page)
-        where = f"page {page + 1} of {pages}"
-        try:
-            validate_message_text(screen.text, "HTML")
-        except TelegramHTMLError as exc:
-            problems.append(_at(topic, "body", f"{where} as sent to Telegram: {exc}"))
-        buttons = screen.buttons()
-        if len(buttons) > MAX_INLINE_BUTTONS:
-            problems.append(
-                _at(
-                    topic,
-                    "children",
-                    f"{where}: {len(buttons)} buttons (Telegram allows {MAX_INLINE_BUTTONS})",
-                )
-            )
-        problems.extend(
-            _at(topic, "id", f"callback_data {b.data!r} over {MAX_CALLBACK_DATA_BYTES} bytes")
-            for b in buttons
-            if len(b.data.encode()) > MAX_CALLBACK_DATA_BYTES
+    if mine.contact != src.contact:
+        return _at(mine, "contact", f"'contact' differs from {SOURCE_LOCALE}")
+    if len(mine.terms) != len(src.terms):
+        return _at(
+            mine,
+            "terms" if mine.terms else "id",
+            f"glossary {src.id!r} has {len(mine.terms)} term(s) here, {len(src.terms)} in "
+            f"{SOURCE_LOCALE}: translate each term once",
         )
-    return problems
+    return None
 
 
 def check_catalog(catalog: Catalog, path: Path, locale: str, pot: Catalog | None) -> list[Problem]:

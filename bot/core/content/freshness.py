@@ -1,7 +1,8 @@
 """Is each translation up to date with its English, and is each topic's medical review recent?
 
 A translated topic records the version of the source-locale (English) topic it was translated
-from in its ``translated_from`` field: a short hash of the English title, button and body.
+from in its ``translated_from`` field: a short hash of the English title, button and body, and
+of a glossary topic's terms (each term, its aliases and its definition).
 ``interventional-bot i18n mark-translated LOCALE TOPIC…`` writes that field (a one-line edit
 that keeps the translator's formatting and comments) and keeps a copy of the English text in
 ``content/<locale>/_translated_from/<topic>.yaml``, so that once the English changes the
@@ -28,7 +29,7 @@ from typing import Literal
 import yaml
 
 from bot.core.content.loader import load_tree
-from bot.core.content.model import ContentTree, Library, Topic
+from bot.core.content.model import ContentTree, GlossaryTerm, Library, Topic
 from bot.core.content.problems import Problem
 from bot.core.i18n import SOURCE_LOCALE
 
@@ -45,20 +46,33 @@ class MarkError(Exception):
     """``mark-translated`` cannot proceed; ``str()`` is one line naming the file or topic."""
 
 
-def source_text(title: str, button: str | None, body: str) -> str:
-    """The text a translation is made from, in the form shown in diffs."""
+def source_text(
+    title: str, button: str | None, body: str, terms: Sequence[GlossaryTerm] = ()
+) -> str:
+    """The text a translation is made from, in the form shown in diffs: one line per
+    paragraph, and one per glossary term (``- term (aliases): definition``)."""
     lines = [f"title: {title}"]
     if button:
         lines.append(f"button: {button}")
-    return "\n".join([*lines, "", body.strip()]) + "\n"
+    lines += ["", body.strip()]
+    if terms:  # a topic without terms hashes as it did before terms existed
+        lines += ["", "terms:"]
+        lines += [_term_line(term) for term in terms]
+    return "\n".join(lines) + "\n"
+
+
+def _term_line(term: GlossaryTerm) -> str:
+    aliases = f" ({', '.join(term.aliases)})" if term.aliases else ""
+    definition = " ".join(term.definition.split())
+    return f"- {term.term}{aliases}: {definition}"
 
 
 def topic_source_text(topic: Topic) -> str:
-    return source_text(topic.title, topic.button, topic.body)
+    return source_text(topic.title, topic.button, topic.body, topic.terms)
 
 
 def source_hash(topic: Topic) -> str:
-    """Short hash of the English a translation follows (title, button and body)."""
+    """Short hash of the English a translation follows (title, button, body and terms)."""
     return hashlib.sha256(topic_source_text(topic).encode()).hexdigest()[:HASH_LENGTH]
 
 
@@ -131,7 +145,30 @@ def _read_snapshot(path: Path, expected_hash: str) -> str | None:
     title, body, button = data.get("title"), data.get("body"), data.get("button")
     if not isinstance(title, str) or not isinstance(body, str):
         return None
-    return source_text(title, button if isinstance(button, str) else None, body)
+    terms = _snapshot_terms(data.get("terms"))
+    if terms is None:
+        return None
+    return source_text(title, button if isinstance(button, str) else None, body, terms)
+
+
+def _snapshot_terms(raw: object) -> list[GlossaryTerm] | None:
+    """The terms kept in a snapshot ([] when it has none, None when they are damaged)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        return None
+    terms: list[GlossaryTerm] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            return None
+        term, definition = item.get("term"), item.get("definition")
+        aliases = item.get("aliases") or []
+        if not isinstance(term, str) or not isinstance(definition, str):
+            return None
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            return None
+        terms.append(GlossaryTerm(term, definition, tuple(aliases)))
+    return terms
 
 
 def freshness_problems(library: Library, content_dir: Path) -> list[Problem]:
@@ -195,6 +232,27 @@ def review_problems(library: Library, max_age_days: int, today: date) -> list[Pr
                 )
             )
     return problems
+
+
+def missing_signoff(tree: ContentTree) -> list[Topic]:
+    """Topics with no ``reviewed_by``: nobody is named as having signed off their medical
+    content (sorted by id)."""
+    return [t for _id, t in sorted(tree.topics.items()) if not t.reviewed_by]
+
+
+def signoff_problems(library: Library) -> list[Problem]:
+    """A `check` warning for each topic whose sign-off names nobody."""
+    return [
+        Problem(
+            topic.path,
+            topic.line("reviewed") or topic.line("id"),
+            f"topic {topic.id!r} has no 'reviewed_by': add who signed off its medical content "
+            "(a role or a name) next to 'reviewed'",
+            severity="warning",
+        )
+        for locale in library.locales
+        for topic in missing_signoff(library.trees[locale])
+    ]
 
 
 def _short(ids: Sequence[str], limit: int = 5) -> str:
@@ -262,10 +320,26 @@ def _write_snapshot(path: Path, english: Topic, digest: str) -> None:
         lines.append(f"button: {_quote(english.button)}")
     lines.append("body: |")
     lines.extend(f"  {line}".rstrip() for line in english.body.strip().splitlines())
+    terms = [
+        {"term": t.term, "aliases": list(t.aliases), "definition": t.definition}
+        for t in english.terms
+    ]
+    if terms:
+        dumped = yaml.safe_dump(
+            {"terms": terms},
+            allow_unicode=True,
+            sort_keys=False,
+            width=99,
+            default_flow_style=None,
+        )
+        lines.extend(dumped.rstrip("\n").splitlines())
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     if _read_snapshot(path, digest) != topic_source_text(english):  # an unusual body: plain YAML
-        data = {"hash": digest, "title": english.title, "button": english.button}
+        data: dict[str, object] = {"hash": digest, "title": english.title}
+        data["button"] = english.button
         data["body"] = english.body
+        if terms:
+            data["terms"] = terms
         path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
 
 
@@ -277,7 +351,8 @@ def _quote(value: str) -> str:
 def set_field(text: str, key: str, value: str, path: Path) -> str:
     """``text`` with the top-level ``key: value`` line set, every other line untouched.
 
-    An existing entry is replaced in place; a new one goes after ``reviewed`` (or ``id``).
+    An existing entry is replaced in place; a new one goes after the sign-off (``reviewed_by``,
+    else ``reviewed``), or after ``id``.
     """
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(node, yaml.MappingNode):
@@ -294,7 +369,7 @@ def set_field(text: str, key: str, value: str, path: Path) -> str:
         start, end = spans[key]
         new_lines = [*lines[:start], entry, *lines[end:]]
     else:
-        anchor = spans.get("reviewed") or spans.get("id")
+        anchor = spans.get("reviewed_by") or spans.get("reviewed") or spans.get("id")
         at = anchor[1] if anchor else len(lines)
         if at > 0 and at <= len(lines) and not lines[at - 1].endswith(("\n", "\r")):
             lines[at - 1] += newline

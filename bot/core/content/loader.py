@@ -90,6 +90,11 @@ def load_tree(directory: Path, locale: str) -> tuple[ContentTree, list[Problem]]
         topics[topic.id] = topic
     if ROOT_ID not in topics and not any(p.severity == "error" for p in problems):
         problems.append(Problem(directory, None, f"no root topic: add {ROOT_ID}.yaml"))
+    elif ROOT_ID in topics and topics[ROOT_ID].is_draft:
+        home = topics[ROOT_ID]
+        problems.append(
+            Problem(home.path, home.line("status"), "the home topic cannot be a draft")
+        )
     return ContentTree(locale, topics), problems
 
 
@@ -109,6 +114,7 @@ class _TopicReader:
         self.path = path
         self.data: dict[str, Any] = parsed.data
         self.lines = parsed.lines
+        self.node = parsed.node
         self.problems: list[Problem] = []
 
     def err(self, field: str | None, message: str) -> None:
@@ -234,7 +240,8 @@ class _TopicReader:
             self.err("terms", "field 'terms' must be a list of {term, definition, aliases}")
             return ()
         terms: list[GlossaryTerm] = []
-        for entry in raw:
+        entry_lines = self.item_lines("terms")
+        for index, entry in enumerate(raw):
             term = _str(entry.get("term")) if isinstance(entry, dict) else None
             definition = _str(entry.get("definition")) if isinstance(entry, dict) else None
             aliases = entry.get("aliases", []) if isinstance(entry, dict) else None
@@ -247,10 +254,23 @@ class _TopicReader:
             else:
                 terms.append(
                     GlossaryTerm(
-                        term.strip(), definition.strip(), tuple(a.strip() for a in aliases)
+                        term.strip(),
+                        definition.strip(),
+                        tuple(a.strip() for a in aliases),
+                        line=entry_lines[index] if index < len(entry_lines) else None,
                     )
                 )
         return tuple(terms)
+
+    def item_lines(self, key: str) -> list[int]:
+        """The 1-based line of each item of the top-level list ``key`` ([] if not a list)."""
+        if not isinstance(self.node, yaml.MappingNode):
+            return []
+        for k, v in self.node.value:
+            is_key = isinstance(k, yaml.ScalarNode) and k.value == key
+            if is_key and isinstance(v, yaml.SequenceNode):
+                return [item.start_mark.line + 1 for item in v.value]
+        return []
 
     def children(self) -> tuple[str, ...]:
         raw = self.data.get("children") or []

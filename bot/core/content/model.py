@@ -25,6 +25,8 @@ class GlossaryTerm:
     term: str
     definition: str  # Telegram HTML, one paragraph
     aliases: tuple[str, ...] = ()
+    # The line of the entry in its file (for `check` messages).
+    line: int | None = field(default=None, compare=False)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -132,6 +134,34 @@ class ContentTree:
         visit(ROOT_ID)
         return out
 
+    def served_topics(self) -> list[Topic]:
+        """The topics patients can open: reachable from the root through published topics only.
+
+        A draft is validated by ``check`` but never served, and neither is anything under it.
+        Search, menus and rendering all go through this (or :meth:`is_served`).
+        """
+        cached: list[Topic] | None = self.__dict__.get("_served_cache")
+        if cached is None:
+            cached = []
+            seen: set[str] = set()
+            stack = [ROOT_ID]
+            while stack:
+                topic = self.topics.get(stack.pop())
+                if topic is None or topic.id in seen or topic.is_draft:
+                    continue
+                seen.add(topic.id)
+                cached.append(topic)
+                stack.extend(reversed(topic.children))
+            object.__setattr__(self, "_served_cache", cached)
+        return cached
+
+    def is_served(self, topic_id: str) -> bool:
+        ids: frozenset[str] | None = self.__dict__.get("_served_ids")
+        if ids is None:
+            ids = frozenset(t.id for t in self.served_topics())
+            object.__setattr__(self, "_served_ids", ids)
+        return topic_id in ids
+
 
 @dataclass(frozen=True)
 class Library:
@@ -149,5 +179,6 @@ class Library:
         for locale in self.locales:
             for tid in sorted(self.trees[locale].topics):
                 t = self.trees[locale].topics[tid]
-                digest.update(repr((locale, t.id, t.title, t.body, t.children)).encode())
+                fields = (locale, t.id, t.title, t.body, t.children, t.status, t.terms)
+                digest.update(repr(fields).encode())
         return digest.hexdigest()[:12]

@@ -1,7 +1,8 @@
 """Translation coverage per language: `i18n status` computes it here, the CLI prints it.
 
 Interface strings (gettext catalogs against ``messages.pot``), topics (current, stale,
-unmarked, missing; see :mod:`bot.core.content.freshness`) and medical reviews that are due.
+unmarked, missing; see :mod:`bot.core.content.freshness`), medical reviews that are due and
+topics whose sign-off names nobody (no ``reviewed_by``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from pathlib import Path
 from babel.messages.catalog import Catalog, Message
 
 from bot.config import Settings
-from bot.core.content.freshness import TopicFreshness, review_due, topic_states
+from bot.core.content.freshness import (
+    TopicFreshness,
+    missing_signoff,
+    review_due,
+    topic_states,
+)
 from bot.core.content.loader import content_locales, load_library
 from bot.core.content.model import Topic
 from bot.core.i18n import (
@@ -55,6 +61,8 @@ class LocaleStatus:
     catalog: CatalogStatus
     topics: tuple[TopicFreshness, ...]
     review_due: tuple[Topic, ...]
+    # Topics with no `reviewed_by` (counted, and warned about by `check`; not a failure).
+    no_signoff: tuple[Topic, ...] = ()
 
     def ids(self, state: str) -> list[str]:
         return [t.topic_id for t in self.topics if t.state == state]
@@ -141,7 +149,10 @@ def compute_status(
             ]
         tree = loaded.library.trees.get(locale)
         due = review_due(tree, max_age, today) if tree is not None else []
-        out.append(LocaleStatus(locale, is_source, catalog, tuple(states), tuple(due)))
+        unsigned = missing_signoff(tree) if tree is not None else []
+        out.append(
+            LocaleStatus(locale, is_source, catalog, tuple(states), tuple(due), tuple(unsigned))
+        )
     return StatusReport(len(pot_keys), max_age, tuple(out), tuple(notes))
 
 

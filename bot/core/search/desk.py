@@ -31,10 +31,10 @@ from bot.core.search.index import Hit, SearchIndex
 from bot.core.telegram_html import parse_html
 
 # A topic is a match when it scores at least this: more than one rare word of its body alone
-# (~3; small talk scores up to ~3.7 on the shipped content), as a keyword does (~6-9). It is
+# (~3; small talk scores up to ~4.1 on the shipped content), as a keyword does (~6-9). It is
 # shown by itself when it scores CLEAR_MIN_SCORE and CLEAR_RATIO times the next one. Set with
 # tests/search_questions.yaml (tests/test_search.py prints the rates) and its small talk.
-MATCH_MIN_SCORE = 4.0
+MATCH_MIN_SCORE = 4.5
 CLEAR_MIN_SCORE = 6.0
 CLEAR_RATIO = 1.5
 # Other topics offered score at least this share of the best one.
@@ -167,7 +167,8 @@ class QuestionDesk:
             lines.append(f"{number}. <b>{esc(topic.title)}</b>\n<i>{crumb}</i>")
             action = callbacks.encode(callbacks.ShowTopic(topic_id))
             rows.append((Button(f"{number}. {topic.label}", action),))
-        rows.append((self.renderer.home_button(locale),))
+        home = self.renderer.catalogs.get(locale)("Home")  # the Home button of every screen
+        rows.append((Button("🏠 " + home, callbacks.encode(callbacks.Home())),))
         return Screen("\n\n".join(lines), tuple(rows))
 
     def _no_match(self, locale: str, *, subscribed: bool) -> Screen:

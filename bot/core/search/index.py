@@ -26,7 +26,7 @@ from rapidfuzz.distance import OSA
 from bot.core.content.model import ROOT_ID, ContentTree, Library, Topic
 from bot.core.search.analysis import Analyzer, Token, analyzer_for
 from bot.core.telegram_html import TelegramHTMLError, parse_html
-from bot.core.textnorm import normalize
+from bot.core.textnorm import has_cjk, normalize
 
 # Field weights: words a person chose for finding the topic count most.
 TITLE_WEIGHT = 3.0
@@ -54,19 +54,9 @@ class Hit:
 
 
 def servable_topics(tree: ContentTree) -> list[Topic]:
-    """Topics a search may return: reached from the menu, published (not under a draft)."""
-    out: list[Topic] = []
-    seen: set[str] = set()
-    stack = [ROOT_ID]
-    while stack:
-        topic = tree.get(stack.pop())
-        if topic is None or topic.id in seen or topic.is_draft:
-            continue
-        seen.add(topic.id)
-        if topic.id != ROOT_ID:
-            out.append(topic)
-        stack.extend(reversed(topic.children))
-    return out
+    """Topics a search may return: those patients can open (not drafts, nothing under a
+    draft), menu order, without the main menu itself."""
+    return [topic for topic in tree.served_topics() if topic.id != ROOT_ID]
 
 
 def visible_text(html_text: str) -> str:
@@ -81,7 +71,8 @@ def visible_text(html_text: str) -> str:
 
 
 def topic_fields(topic: Topic) -> list[tuple[float, str, bool]]:
-    """The texts of a topic that a search reads: (weight, text, whether it is a phrase)."""
+    """The texts of a topic that a search reads: (weight, text, whether it is a phrase: the
+    names a person chose, as keywords, glossary terms and bold terms, count as a whole)."""
     fields = [(TITLE_WEIGHT, topic.title, False)]
     if topic.button:
         fields.append((TITLE_WEIGHT, topic.button, False))
@@ -89,9 +80,11 @@ def topic_fields(topic: Topic) -> list[tuple[float, str, bool]]:
     for term in topic.terms:
         fields.extend((TERM_WEIGHT, name, True) for name in term.names)
         fields.append((BODY_WEIGHT, visible_text(term.definition), False))
-    fields.extend(
-        (EMPHASIS_WEIGHT, visible_text(bold), False) for bold in _BOLD.findall(topic.body)
-    )
+    # A bold Chinese term is one compound that patients type in part (椎体成形 for
+    # 经皮椎体成形术): its words count alone; bold words in Latin script form a phrase.
+    for bold in _BOLD.findall(topic.body):
+        text = visible_text(bold)
+        fields.append((EMPHASIS_WEIGHT, text, not has_cjk(text)))
     fields.append((BODY_WEIGHT, visible_text(topic.body), False))
     return fields
 
@@ -126,7 +119,10 @@ class LocaleIndex:
         tokens = self.analyzer.tokens(text)
         words = frozenset(t.term for t in tokens if t.weight == 1.0)
         written = " ".join(normalize(text).split())
-        phrase = is_phrase and (len(words) > 1 or len(written.split()) > 1)
+        # Several words, or (Chinese) one word left of a longer text: 问医生 is not 医生.
+        phrase = is_phrase and (
+            len(words) > 1 or len(written.split()) > 1 or (has_cjk(written) and {written} != words)
+        )
         for token in tokens:
             row = self._postings.setdefault(token.term, {})
             full = weight * token.weight

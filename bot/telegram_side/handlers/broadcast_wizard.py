@@ -208,7 +208,7 @@ class BroadcastWizard:
         if skipped:
             summary.append(
                 esc(t("Subscribers who read {languages} get nothing from this broadcast.")).format(
-                    languages=esc(", ".join(display_name(loc) for loc in skipped))
+                    languages=esc(t.join(display_name(loc) for loc in skipped))
                 )
             )
         summary.append("<b>" + esc(t("Send it now?")) + "</b>")

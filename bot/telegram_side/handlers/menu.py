@@ -100,11 +100,16 @@ async def _screen_for(query: CallbackQuery, context: BotContext) -> tuple[Screen
             )
         context.locale = action.locale
         return home_with_note(context, LANGUAGE_SET), None
-    if isinstance(action, callbacks.ShowTopic):
-        try:
+    try:
+        if isinstance(action, callbacks.ShowTopic):
             return renderer.topic(context.locale, action.topic_id, action.page), None
-        except KeyError:
-            pass  # a topic (or page) this content version no longer has
+        if isinstance(action, callbacks.ShowTerms):
+            screen = renderer.terms(
+                context.locale, action.topic_id, action.page, action.terms_page
+            )
+            return screen, None
+    except KeyError:
+        pass  # a topic, page or glossary word this content version no longer has
     log.info("event=stale_button kind=%s", type(action).__name__)
     return renderer.home(context.locale, subscribed=context.subscribed), STALE_BUTTON
 

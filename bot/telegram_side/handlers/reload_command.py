@@ -41,7 +41,7 @@ def reply_text(outcome: ReloadOutcome, t: Translator, settings: Settings) -> str
         return html.escape(
             t(
                 "Reloaded: {topics} topics in {locales}. The next screen shows the new content."
-            ).format(topics=outcome.topics, locales=", ".join(outcome.locales)),
+            ).format(topics=outcome.topics, locales=t.join(outcome.locales)),
             quote=False,
         )
     base = problem_base(settings)

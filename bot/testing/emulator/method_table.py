@@ -1,4 +1,4 @@
-"""The emulator's own table of the Bot API methods the bot calls, and parameter decoding.
+"""The emulator's table of the Bot API methods the bot and its tests call; parameter decoding.
 
 Each parameter has a name, a type and a required flag, as in Telegram's documentation. Requests
 arrive with every value as a string (query string, form data: python-telegram-bot JSON-encodes
@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,9 +71,6 @@ _TABLE = (
     _m("getMe"),
     _m("getUpdates", ("offset", _I), ("limit", _I), ("timeout", _I), ("allowed_updates", _A)),
     _m("deleteWebhook", ("drop_pending_updates", _B)),
-    _m("getWebhookInfo"),
-    _m("logOut"),
-    _m("close"),
     _m(
         "sendMessage",
         ("business_connection_id", _S),
@@ -149,44 +146,56 @@ class _WrongType(ValueError):
 
 def decode_value(value: object, type_: ParamType) -> Any:
     """``value`` as ``type_``; raise ValueError when it is not one."""
-    if type_ is ParamType.STRING:
-        if isinstance(value, bool):
+    return _DECODERS[type_](value)
+
+
+def _decode_string(value: object) -> str:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _WrongType
+
+
+def _decode_int_or_string(value: object) -> int | str:
+    if isinstance(value, str) and not _INT_RE.fullmatch(value.strip()):
+        return value
+    return _decode_int(value)
+
+
+def _decode_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
+        return value.strip().lower() in {"true", "1"}
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _WrongType
+
+
+def _decode_float(value: object) -> float:
+    if isinstance(value, bool):
+        raise _WrongType
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+        return float(value)
+    raise _WrongType
+
+
+def _decode_json(expected: type[dict[str, Any]] | type[list[Any]]) -> Callable[[object], Any]:
+    """An object or array, given as JSON text (form fields) or already decoded (JSON body)."""
+
+    def decode(value: object) -> Any:
+        decoded = value
+        if isinstance(value, str):
+            try:
+                decoded = json.loads(value)
+            except ValueError as exc:
+                raise _WrongType from exc
+        if not isinstance(decoded, expected):
             raise _WrongType
-        if isinstance(value, str | int | float):
-            return str(value)
-        raise _WrongType
-    if type_ is ParamType.INTEGER:
-        return _decode_int(value)
-    if type_ is ParamType.INTEGER_OR_STRING:
-        if isinstance(value, str) and not _INT_RE.fullmatch(value.strip()):
-            return value
-        return _decode_int(value)
-    if type_ is ParamType.BOOLEAN:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
-            return value.strip().lower() in {"true", "1"}
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise _WrongType
-    if type_ is ParamType.FLOAT:
-        if isinstance(value, bool):
-            raise _WrongType
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
-            return float(value)
-        raise _WrongType
-    decoded = value
-    if isinstance(value, str):
-        try:
-            decoded = json.loads(value)
-        except ValueError as exc:
-            raise _WrongType from exc
-    expected = dict if type_ is ParamType.OBJECT else list
-    if not isinstance(decoded, expected):
-        raise _WrongType
-    return decoded
+        return decoded
+
+    return decode
 
 
 def _decode_int(value: object) -> int:
@@ -203,6 +212,17 @@ def _decode_int(value: object) -> int:
         if _FLOAT_RE.fullmatch(stripped) and float(stripped).is_integer():
             return int(float(stripped))
     raise _WrongType
+
+
+_DECODERS: dict[ParamType, Callable[[object], Any]] = {
+    ParamType.STRING: _decode_string,
+    ParamType.INTEGER: _decode_int,
+    ParamType.INTEGER_OR_STRING: _decode_int_or_string,
+    ParamType.BOOLEAN: _decode_bool,
+    ParamType.FLOAT: _decode_float,
+    ParamType.OBJECT: _decode_json(dict),
+    ParamType.ARRAY: _decode_json(list),
+}
 
 
 def decode_params(spec: MethodSpec, raw: Mapping[str, object]) -> tuple[dict[str, Any], list[str]]:

@@ -6,17 +6,48 @@ A test reads like a patient::
     await pat.send("/start")
     await pat.press("Which tumours are suitable?")
     assert "suitable" in pat.last_text()
+
+A user acts only through the public interface :class:`TelegramForUsers` (which
+:class:`~bot.testing.emulator.bot_api_emulator.BotAPIEmulator` offers) and reads its
+:class:`~bot.testing.emulator.chat_model.Chat`; it does not know the emulator itself.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from bot.testing.emulator import BotAPIEmulator, Chat, ChatMessage, Press
+from bot.testing.emulator.chat_model import Chat, ChatMessage, Press
 
-__all__ = ["SimUser"]
+__all__ = ["SimUser", "TelegramForUsers"]
+
+
+class TelegramForUsers(Protocol):
+    """What a simulated user needs from Telegram: to send, to press, and to wait for the bot."""
+
+    def deliver_text(self, user_id: int, text: str) -> ChatMessage:
+        """The user sends ``text`` to the bot."""
+        ...
+
+    def deliver_press(
+        self, user_id: int, message_id: int, data: str, *, label: str | None = None
+    ) -> Press:
+        """The user presses a button with callback ``data`` on a message of the chat."""
+        ...
+
+    async def wait_for_bot(
+        self,
+        user_id: int,
+        ready: Callable[[], bool],
+        *,
+        within: float,
+        settle: float,
+        what: str,
+        since: float,
+    ) -> None:
+        """Wait until ``ready()``, then until the bot leaves the chat alone ``settle`` s."""
+        ...
 
 
 class SimUser:
@@ -24,7 +55,7 @@ class SimUser:
 
     def __init__(
         self,
-        emulator: BotAPIEmulator,
+        emulator: TelegramForUsers,
         chat: Chat,
         *,
         timeout: float = 5.0,
@@ -68,12 +99,12 @@ class SimUser:
         """
         before = self.chat.outputs
         since = time.perf_counter()
-        message = self.emulator._user_message(self.chat, text)
+        message = self.emulator.deliver_text(self.id, text)
         if wait:
-            await self.emulator._wait_for_bot(
-                self.chat,
+            await self.emulator.wait_for_bot(
+                self.id,
                 lambda: self.chat.outputs > before,
-                limit=self.timeout if within is None else within,
+                within=self.timeout if within is None else within,
                 settle=self.settle if settle is None else settle,
                 what=f"user {self.id} sent {text!r}",
                 since=since,
@@ -128,10 +159,10 @@ class SimUser:
         self, press: Press, *, within: float | None = None, settle: float | None = None
     ) -> Press:
         """Wait for the answer to a press made with ``wait=False``, and for the chat to settle."""
-        await self.emulator._wait_for_bot(
-            self.chat,
+        await self.emulator.wait_for_bot(
+            self.id,
             lambda: press.answered,
-            limit=self.timeout if within is None else within,
+            within=self.timeout if within is None else within,
             settle=self.settle if settle is None else settle,
             what=f"user {self.id} pressed {press.label or press.data!r}",
             since=press.queued_at,
@@ -148,7 +179,7 @@ class SimUser:
         within: float | None,
         settle: float | None,
     ) -> Press:
-        press = self.emulator._callback_query(self.chat, message, data, label)
+        press = self.emulator.deliver_press(self.id, message.message_id, data, label=label)
         self.presses.append(press)
         if wait:
             await self.wait_answered(press, within=within, settle=settle)
