@@ -1,16 +1,16 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: dependencies in their own layer (rebuilt only when pyproject.toml changes),
+# Multi-stage: dependencies in their own layer (rebuilt only when requirements.lock changes),
 # then the code; catalogs compiled at build; a slim non-root runtime.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 RUN python -m venv /venv
-COPY pyproject.toml ./
-# Dependency layer: the runtime dependencies named in pyproject.toml, without the code.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && /venv/bin/pip install -r /tmp/requirements.txt
-COPY README.md ./
+# Dependency layer: the runtime dependencies pinned and hashed in requirements.lock (written by
+# pip-compile from pyproject.toml's ranges; see README, "Dependencies"), without the code.
+COPY requirements.lock ./
+RUN /venv/bin/pip install --require-hashes --no-deps -r requirements.lock
+COPY pyproject.toml README.md ./
 COPY bot ./bot
 RUN /venv/bin/pip install --no-deps .
 COPY content ./content

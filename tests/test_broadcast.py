@@ -2,12 +2,15 @@
 
 Delivery tests run the real engine against the Bot API emulator with Telegram's rate limits on,
 scaled up (e.g. 200 messages/s instead of 30) so that 500 recipients take seconds; the real
-30/s pacing is measured by benchmarks/broadcast.py, not asserted here.
+30/s pacing is measured by benchmarks/broadcast.py, not asserted here. Tests of waits (retries,
+``send_at``) give the engine a clock of their own (tests/clocks.py) rather than wait for the
+wall clock; the engine's decisions and clock alone are tested in test_broadcast_policy.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -16,19 +19,17 @@ from pathlib import Path
 import pytest
 
 from bot.broadcast import BroadcastDraft, choose_text, queue_broadcast, validate_draft
-from bot.broadcast.engine import (
-    UNSUBSCRIBE_DATA,
-    BroadcastEngine,
-    EngineConfig,
-    in_flight_bound,
-)
+from bot.broadcast.clock import Clock
+from bot.broadcast.engine import BroadcastEngine, EngineConfig
+from bot.broadcast.engine_config import in_flight_bound
 from bot.broadcast.file import load_broadcast_file
-from bot.broadcast.pacing import Pacer
 from bot.config import PROJECT_ROOT
+from bot.core import callbacks
 from bot.core.i18n import Catalogs
 from bot.core.telegram_html import parse_html
 from bot.storage import Storage
 from bot.testing import BotAPIEmulator, RateLimits
+from tests.clocks import FastClock
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 LOCALES = ["en", "zh_Hans"]
@@ -199,26 +200,6 @@ def test_example_broadcast_file_is_valid() -> None:
     assert draft.send_at is not None and draft.send_at.utcoffset() == timedelta(hours=8)
 
 
-# -- pacing -------------------------------------------------------------------------------------
-
-
-async def test_pacer_gives_interactive_messages_priority_and_honours_pauses() -> None:
-    now = [100.0]
-    pacer = Pacer(10.0, clock=lambda: now[0])
-    assert await pacer.acquire()  # slot at 100.0
-    pacer.take_now()  # an interactive reply takes the next slot (100.1) without waiting
-    pacer.take_now()
-    # The next bulk slot is 100.3: within max_wait from 100.0 it is not granted.
-    assert not await pacer.acquire(max_wait=0.25)
-    now[0] = 100.3
-    assert await pacer.acquire(max_wait=0.0)
-    pacer.pause(5)
-    now[0] = 101.0
-    assert not await pacer.acquire(max_wait=1.0)  # paused until 105.3
-    now[0] = 105.4
-    assert await pacer.acquire(max_wait=0.0)
-
-
 # -- delivery through the emulator ------------------------------------------------------------
 
 RATE = 200.0  # scaled Telegram limit for the tests (the emulator enforces the same)
@@ -232,7 +213,9 @@ async def limited_emulator() -> AsyncIterator[BotAPIEmulator]:
         assert emu.violations == [], emu.violations
 
 
-def make_engine(storage: Storage, emu: BotAPIEmulator, **config: float) -> BroadcastEngine:
+def make_engine(
+    storage: Storage, emu: BotAPIEmulator, clock: Clock | None = None, **config: float
+) -> BroadcastEngine:
     settings = {
         "rate": RATE,
         "paid_rate": 2 * RATE,
@@ -249,6 +232,7 @@ def make_engine(storage: Storage, emu: BotAPIEmulator, **config: float) -> Broad
         base_url=emu.base_url,
         default_locale="en",
         config=EngineConfig(**settings),  # type: ignore[arg-type]
+        clock=clock,
     )
 
 
@@ -329,7 +313,7 @@ async def test_500_recipients_each_end_in_one_state_with_one_message(
             assert message.message_id == message_id
             assert message.text == PLAIN[locale]
             button = message.inline_keyboard()[0][0]
-            assert button["callback_data"] == UNSUBSCRIBE_DATA
+            assert button["callback_data"] == callbacks.encode(callbacks.Unsubscribe())
             assert button["text"] == "🔕 " + catalogs().get(locale)("Unsubscribe")
         else:
             assert received == [], (uid, state)
@@ -375,9 +359,16 @@ async def test_cancel_stops_sending_within_a_second(
         await until(lambda: emu.stats.messages_sent >= 20)
         assert await storage.cancel_broadcast(broadcast_id)
         cancelled_at = time.perf_counter()
-        await asyncio.sleep(1.5)
-        late = [r for r in emu.requests_for("sendMessage") if r.time > cancelled_at + 1.0]
+        # Once the run is over no send of it can leave any more: every send it started was
+        # awaited. So the sends so far are all the sends, and none may be late.
+        await until(lambda: engine.delivering is None, within=10)
+        sends = emu.requests_for("sendMessage")
+        late = [r for r in sends if r.time > cancelled_at + 1.0]
         assert late == []
+        # And the engine, back to polling, does not take the cancelled broadcast up again.
+        polls = engine.stats.polls
+        await until(lambda: engine.stats.polls >= polls + 3)
+        assert len(emu.requests_for("sendMessage")) == len(sends)
     finally:
         await engine.stop()
     summary = await storage.broadcast_summary(broadcast_id)
@@ -393,12 +384,14 @@ async def test_send_at_is_honoured_and_progress_is_reported(
     emu = limited_emulator
     await subscribe_users(storage, emu, range(1, 41))
     admin = emu.user(777, language_code="en")
-    engine = make_engine(storage, emu, rate=20)
+    # The engine's time runs twice as fast (20/s on its clock are 40/s, within the emulator's
+    # limit) and jumps when the test says the hour has come.
+    clock = FastClock(speed=2)
+    engine = make_engine(storage, emu, clock, rate=20)
     await engine.start()
     try:
         progress = await engine.bot.send_message(777, "Queued")
-        send_at = datetime.now(UTC) + timedelta(seconds=1.5)
-        due = time.perf_counter() + 1.5
+        send_at = clock.now() + timedelta(hours=1)
         broadcast_id = await queue_broadcast(
             storage,
             BroadcastDraft(TEXTS, send_at=send_at),
@@ -406,20 +399,78 @@ async def test_send_at_is_honoured_and_progress_is_reported(
             progress_chat_id=777,
             progress_message_id=progress.message_id,
         )
-        await asyncio.sleep(0.8)
+        polls = engine.stats.polls
+        await until(lambda: engine.stats.polls >= polls + 3)  # it looked, and it is not time
         summary = await storage.broadcast_summary(broadcast_id)
         assert summary is not None and summary.status == "scheduled"
+        assert [r for r in emu.requests_for("sendMessage") if r.chat_id != 777] == []
+        clock.advance(3600 - 60)  # a minute before send_at: still not due
+        polls = engine.stats.polls
+        await until(lambda: engine.stats.polls >= polls + 3)
+        assert await storage.broadcast_status(broadcast_id) == "scheduled"
+        due = time.perf_counter()
+        clock.advance(60)
         await wait_status(storage, broadcast_id, "done")
     finally:
         await engine.stop()
     sends = [r for r in emu.requests_for("sendMessage") if r.chat_id != 777]
-    assert len(sends) == 40 and min(r.time for r in sends) >= due - 0.05
+    assert len(sends) == 40 and min(r.time for r in sends) >= due
     message = admin.chat.get(progress.message_id)
     assert message is not None
     assert message.edit_count >= 2  # progress while sending, then the report
     assert "Broadcast #" in message.text and "finished" in message.text
     assert "Sent 40" in message.text and "Remaining 0" in message.text
     assert any("sending" in version.text for version in message.history)
+    final = await storage.broadcast_summary(broadcast_id)
+    assert final is not None and final.started_at is not None
+    assert final.started_at >= send_at  # on the engine's clock
+
+
+async def test_retries_follow_the_backoff_on_the_engines_clock(
+    storage: Storage, emulator: BotAPIEmulator
+) -> None:
+    """Production settings (tries after 1, 2, 4 s; 1 s per chat) on a clock 5 times as fast."""
+    emu = emulator
+    await subscribe_users(storage, emu, range(1, 4))
+    flaky, broken, fine = 1, 2, 3
+    emu.inject_fault("server_error", method="sendMessage", chat_id=flaky, count=3)
+    emu.inject_fault("server_error", method="sendMessage", chat_id=broken, count=100)
+    speed = 5.0
+    clock = FastClock(speed=speed)
+    engine = BroadcastEngine(
+        storage,
+        catalogs(),
+        token=emu.token,
+        base_url=emu.base_url,
+        default_locale="en",
+        config=EngineConfig(request_timeout=2.0),
+        clock=clock,
+    )
+    broadcast_id = await queue_broadcast(storage, BroadcastDraft(TEXTS), created_by=None)
+    began = time.monotonic()
+    await engine.start()
+    try:
+        await wait_status(storage, broadcast_id, "done")
+    finally:
+        await engine.stop()
+    # 7 s of backoff on the engine's clock, less than that on the wall clock.
+    assert time.monotonic() - began < 7
+
+    states = await storage.recipient_states(broadcast_id)
+    assert states[flaky][0] == "sent" and states[fine][0] == "sent"
+    assert states[broken] == ("failed", None)
+    summary = await storage.broadcast_summary(broadcast_id)
+    assert summary is not None and dict(summary.failure_reasons) == {"Bad Gateway": 1}
+    assert engine.stats.retried == 6 and engine.stats.sent == 2 and engine.stats.failed == 1
+    for chat in (flaky, broken):
+        arrivals = [r.time for r in emu.requests_for("sendMessage", chat_id=chat)]
+        assert len(arrivals) == 4  # the first try and 3 retries
+        # The gaps, on the engine's clock (it runs `speed` times the wall clock): at least the
+        # backoff, and not much more.
+        gaps = [(b - a) * speed for a, b in itertools.pairwise(arrivals)]
+        for gap, wait in zip(gaps, [1.0, 2.0, 4.0], strict=True):
+            assert wait - 0.001 <= gap < wait + 2.0, gaps
+    assert len(emu.requests_for("sendMessage", chat_id=fine)) == 1
 
 
 async def test_paid_broadcast_uses_allow_paid_broadcast(

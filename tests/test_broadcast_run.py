@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.broadcast import BroadcastDraft, queue_broadcast
-from bot.broadcast.engine import in_flight_bound
+from bot.broadcast.engine_config import in_flight_bound
 from bot.config import PROJECT_ROOT
 from bot.core.i18n import Catalogs
 from bot.storage import Storage, open_storage

@@ -3,7 +3,9 @@
 - ``draft.py``: :class:`BroadcastDraft`, :func:`validate_draft`, :func:`queue_broadcast`;
 - ``file.py``: the YAML broadcast file of ``interventional-bot broadcast create``;
 - ``engine.py``: :class:`BroadcastEngine`, run inside ``interventional-bot run``;
-- ``report.py``: progress and report texts; ``pacing.py``: the send pace.
+- ``policy.py``: what each answer to a send means (sent, blocked, failed, retry, pause, stop);
+- ``clock.py``: the engine's time and waits; ``pacing.py``: the send pace;
+- ``progress.py``: progress and report texts.
 """
 
 from bot.broadcast.draft import (

@@ -1,0 +1,43 @@
+"""The delivery engine's settings and counters, and the crash bound they imply."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+def in_flight_bound(rate: float) -> int:
+    """Most recipients marked ``sending`` at once at ``rate``: the duplicate bound per crash.
+
+    A quarter of a second's worth, at least 4 and at most 256: enough for the round trips and
+    batched writes at 1000/s, and at 30/s at most 8 possible duplicates after a crash.
+    """
+    return min(256, max(4, math.ceil(rate * 0.25)))
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    rate: float = 30.0
+    paid_rate: float = 1000.0
+    per_chat_interval: float = 1.0
+    poll_interval: float = 0.5
+    max_attempts: int = 4  # the first try and 3 retries
+    backoff: float = 1.0  # before the first retry; doubles each time
+    request_timeout: float = 10.0
+    progress_interval: float = 2.0
+    window: int | None = None  # default: in_flight_bound(rate of the broadcast)
+    flush_interval: float = 0.05
+    cancel_check_interval: float = 0.25
+
+
+@dataclass
+class EngineStats:
+    sent: int = 0
+    blocked: int = 0
+    failed: int = 0
+    retried: int = 0
+    rate_limited: int = 0  # 429 answers to bulk sends
+    progress_edits: int = 0
+    polls: int = 0  # times the engine looked for a due broadcast
+    resumed_in_doubt: int = 0
+    broadcasts_done: list[int] = field(default_factory=list)
