@@ -18,6 +18,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
 MIN_LOG_ID_KEY_LENGTH = 16
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,30}$")
+# Emergency numbers are short: 112, 120, 911, 999, 000, and 15 or 17 in France.
+_EMERGENCY_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{1,30}$")
 
 
 class ConfigError(Exception):
@@ -68,6 +70,10 @@ class Settings:
     # The key of the keyed hash that stands for a user id in logs (bot.core.pseudonyms);
     # None: a random key per process.
     log_id_key: str | None = None
+    # Shown in the urgent-care message (typed warning signs): the emergency service's number
+    # (else "your local emergency number") and the hospital's after-hours line (else nothing).
+    emergency_number: str | None = None
+    hospital_emergency_phone: str | None = None
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
         return (
@@ -106,6 +112,15 @@ class Settings:
             broadcast_paid_rate=_rate(read("BROADCAST_PAID_RATE"), "BROADCAST_PAID_RATE", 1000.0),
             user_retention_days=_days(read("USER_RETENTION_DAYS"), "USER_RETENTION_DAYS", 730),
             log_id_key=_log_id_key(read("LOG_ID_KEY")),
+            emergency_number=_phone(
+                read("EMERGENCY_NUMBER"), "EMERGENCY_NUMBER", _EMERGENCY_RE, "112, 120 or 999"
+            ),
+            hospital_emergency_phone=_phone(
+                read("HOSPITAL_EMERGENCY_PHONE"),
+                "HOSPITAL_EMERGENCY_PHONE",
+                _PHONE_RE,
+                "+86 10 1234 5678",
+            ),
         )
 
 
@@ -174,6 +189,12 @@ def _hospital(read: _Reader) -> HospitalContact:
         hours=read("HOSPITAL_HOURS"),
         website=website,
     )
+
+
+def _phone(raw: str | None, name: str, pattern: re.Pattern[str], example: str) -> str | None:
+    if raw is not None and not pattern.match(raw):
+        raise ConfigError(name, f"{raw!r} is not a phone number such as {example}")
+    return raw
 
 
 def _log_level(raw: str | None) -> str | None:

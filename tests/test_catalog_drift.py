@@ -139,7 +139,7 @@ def test_a_string_removed_from_the_code_and_an_obsolete_entry_are_named(
     source, locales = synced
     menu = source / "telegram_side" / "handlers" / "menu.py"
     text = menu.read_text(encoding="utf-8")
-    old = '_("I answer through the buttons below. Please choose a topic:")'
+    old = '_("Sorry, I don\'t know that command. Please choose a topic:")'
     assert old in text
     menu.write_text(text.replace(old, '"not translatable any more"'), encoding="utf-8")
     po = locales / "zh_Hans" / "LC_MESSAGES" / "messages.po"
@@ -147,7 +147,7 @@ def test_a_string_removed_from_the_code_and_an_obsolete_entry_are_named(
         fh.write('\n#~ msgid "An old string"\n#~ msgstr "旧字符串"\n')
     problems = drift(source, locales, tmp_path)
     removed = (
-        "'I answer through the buttons below. Please choose a topic:' "
+        '"Sorry, I don\'t know that command. Please choose a topic:" '
         "(bot/telegram_side/handlers/menu.py:"
     )
     assert any(

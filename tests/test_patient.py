@@ -142,8 +142,11 @@ async def test_help_and_plain_text_and_unknown_commands(
     await user.press("🏠 首页")
     assert "您好" in user.last_text()
 
+    # Typed text is searched (tests/test_typed_text.py); with no match, the menu and a note.
     await user.send("我的肝脏有点痛 <b>help</b>")
-    assert user.last_text().startswith("请通过下面的按钮选择")
+    assert user.last_text().startswith(
+        "没有找到与您的消息相符的主题。在这里输入的消息不会有人阅读。"
+    )
     assert user.buttons()[-1] == ["🌐 语言"]
     await user.send("/frobnicate")
     assert user.last_text().startswith("抱歉，无法识别该命令")

@@ -63,12 +63,17 @@ async def run_demo(
 
 
 async def _loop(user: SimUser, read: Callable[[str], str], out: TextIO) -> int:
+    shown = 0  # bot messages printed so far; a typed question may get two (urgent care first)
     while True:
-        message = user.last_bot_message()
+        messages = user.bot_messages()
         buttons = user.buttons()
-        if message is not None:
-            out.write(render_message(message.text, buttons) + "\n")
+        # New messages in order (the urgent-care one has no buttons), else the edited one.
+        for message in messages[shown:-1]:
+            out.write(render_message(message.text, []) + "\n")
+        if messages:
+            out.write(render_message(messages[-1].text, buttons) + "\n")
             out.flush()
+        shown = len(messages)
         try:
             line = (await asyncio.to_thread(read, "> ")).strip()
         except EOFError:

@@ -13,6 +13,7 @@ from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
 from bot.core.i18n import Translator
 from bot.core.render import Renderer
+from bot.core.search.desk import QuestionDesk
 from bot.telegram_side.runtime import Runtime
 
 
@@ -53,14 +54,28 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         # Whether the user is subscribed to news (the main menu's news button depends on it).
         self.subscribed: bool = False
         self._renderer: Renderer | None = None
+        self._desk: QuestionDesk | None = None
 
     @property
     def renderer(self) -> Renderer:
         """The content of this update: taken once from the runtime, then kept for the whole
         update, so that a hot reload never shows a user half old, half new."""
         if self._renderer is None:
-            self._renderer = self.runtime.renderer
+            self._take_content()
+        assert self._renderer is not None
         return self._renderer
+
+    @property
+    def desk(self) -> QuestionDesk:
+        """The search and urgent signs of this update's content (taken with the renderer)."""
+        if self._desk is None:
+            self._take_content()
+        assert self._desk is not None
+        return self._desk
+
+    def _take_content(self) -> None:
+        # Both at once, from one runtime state: the desk searches what the renderer shows.
+        self._renderer, self._desk = self.runtime.renderer, self.runtime.desk
 
     @property
     def locale(self) -> str:

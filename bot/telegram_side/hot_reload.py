@@ -4,7 +4,8 @@ The new files are loaded and checked (the same checks as `interventional-bot che
 event loop. Any error keeps the old content in service: the errors are logged one per line
 (``event=reload_failed``) and returned for the admin's reply. Otherwise the new
 :class:`~bot.core.render.Renderer` replaces the old one in a single attribute assignment
-(``Runtime.use_content``). Each update takes the renderer once, at its start
+(``Runtime.use_content``), together with the search index and urgent signs of the same files,
+built in the same worker thread. Each update takes the renderer once, at its start
 (``BotContext.renderer``), so a user sees either the old or the new content, never a mix; topic
 ids are stable, so buttons of topics that still exist keep working.
 """
@@ -27,6 +28,7 @@ from bot.config import Settings
 from bot.core.content.bundle import ContentError, LoadedContent, load_content
 from bot.core.content.checks import run_checks
 from bot.core.content.problems import Problem
+from bot.core.search.desk import QuestionDesk
 from bot.telegram_side.command_menu import set_commands
 from bot.telegram_side.runtime import Runtime
 
@@ -48,15 +50,23 @@ def problem_base(settings: Settings) -> Path:
     return settings.content_dir.resolve().parent
 
 
-def prepare(settings: Settings) -> tuple[LoadedContent | None, list[Problem]]:
-    """Load and check the files on disk now (blocking: run it in a thread)."""
+@dataclass(frozen=True)
+class Prepared:
+    content: LoadedContent
+    # Its renderer and search index, built here rather than on the event loop.
+    desk: QuestionDesk
+
+
+def prepare(settings: Settings) -> tuple[Prepared | None, list[Problem]]:
+    """Load and check the files on disk now, and index them (blocking: run it in a thread)."""
     report = run_checks(settings)
     if report.errors:
         return None, report.errors
     try:
-        return load_content(settings), []
+        content = load_content(settings)
     except ContentError as exc:  # e.g. DEFAULT_LOCALE lost its files
         return None, [Problem(None, None, str(exc))]
+    return Prepared(content, QuestionDesk.build(content, settings)), []
 
 
 async def reload_content(bot: Bot, runtime: Runtime, *, trigger: str) -> ReloadOutcome:
@@ -65,11 +75,11 @@ async def reload_content(bot: Bot, runtime: Runtime, *, trigger: str) -> ReloadO
         settings = runtime.settings
         log.info("event=reload_started trigger=%s", trigger)
         try:
-            content, errors = await asyncio.to_thread(prepare, settings)
+            prepared, errors = await asyncio.to_thread(prepare, settings)
         except Exception as exc:  # a reload must never take the bot down (logged in full)
             log.exception("event=reload_crashed trigger=%s", trigger)
-            content, errors = None, [Problem(None, None, f"{type(exc).__name__}: {exc}")]
-        if content is None:
+            prepared, errors = None, [Problem(None, None, f"{type(exc).__name__}: {exc}")]
+        if prepared is None:
             base = problem_base(settings)
             for problem in errors:
                 log.warning(
@@ -79,8 +89,9 @@ async def reload_content(bot: Bot, runtime: Runtime, *, trigger: str) -> ReloadO
                     problem.message,
                 )
             return ReloadOutcome(False, tuple(errors))
-        # The swap. Updates already running keep the renderer they took.
-        runtime.use_content(content)
+        # The swap. Updates already running keep the renderer (and search) they took.
+        content = prepared.content
+        runtime.use_content(content, prepared.desk)
         renderer = runtime.renderer
         topics = sum(len(tree.topics) for tree in content.library.trees.values())
         version = content.library.version

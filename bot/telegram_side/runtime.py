@@ -2,7 +2,8 @@
 
 Handlers reach it as ``context.runtime`` (see :mod:`bot.telegram_side.context`); there are no
 string keys in ``bot_data``. Content can be swapped while the bot runs (hot reload): each
-update takes ``runtime.renderer`` once, at its start, so a user never sees half old, half new.
+update takes ``runtime.renderer`` and ``runtime.desk`` (the search over that same content)
+together, once, at its start, so a user never sees half old, half new.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from bot.core.content.bundle import LoadedContent
 from bot.core.content.privacy_text import PrivacyTexts
 from bot.core.interests import Interests
 from bot.core.render import Renderer
+from bot.core.search.counts import TypedCounts
+from bot.core.search.desk import QuestionDesk
 from bot.storage import Storage, open_storage
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
@@ -34,6 +37,8 @@ class Runtime:
     renderer: Renderer
     users: UserTracker
     subscribers: SubscriberCache
+    # Typed messages: the search index and urgent signs of the content ``renderer`` shows.
+    desk: QuestionDesk
     # What a subscriber can pick for news (content/interests.yaml).
     interests: Interests = field(default_factory=Interests)
     # The privacy notice per locale (content/<locale>/privacy.yaml), for /privacy.
@@ -48,16 +53,24 @@ class Runtime:
     engine: BroadcastEngine | None = None
     # The daily erasure of users past USER_RETENTION_DAYS, while `run` runs.
     retention: RetentionJob | None = None
+    # How many typed messages matched a topic, did not, or got the urgent-care message (in
+    # memory; never the text). Persistent statistics can read or take() them.
+    typed_counts: TypedCounts = field(default_factory=TypedCounts)
 
     @property
     def locales(self) -> list[str]:
         return self.renderer.locales
 
-    def use_content(self, content: LoadedContent) -> None:
-        """Serve ``content`` from the next update on (one assignment per field)."""
+    def use_content(self, content: LoadedContent, desk: QuestionDesk | None = None) -> None:
+        """Serve ``content`` from the next update on; ``desk`` is its renderer and search index
+        when they were built already (off the event loop, see hot_reload.py). The assignments
+        run without an await between them, so no update can see one without the other."""
+        if desk is None:
+            desk = QuestionDesk.build(content, self.settings)
         self.interests = content.interests
         self.privacy = content.privacy
-        self.renderer = Renderer(content.library, content.catalogs, self.settings.hospital)
+        self.renderer = desk.renderer
+        self.desk = desk
 
 
 async def create_runtime(
@@ -65,13 +78,14 @@ async def create_runtime(
 ) -> Runtime:
     if storage is None:
         storage = await open_storage(settings.database_url)
-    renderer = Renderer(content.library, content.catalogs, settings.hospital)
+    desk = QuestionDesk.build(content, settings)
     return Runtime(
         settings,
         storage,
-        renderer,
+        desk.renderer,
         UserTracker(storage),
         SubscriberCache(storage),
+        desk,
         content.interests,
         content.privacy,
     )

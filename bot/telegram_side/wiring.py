@@ -38,9 +38,11 @@ from bot.telegram_side.handlers import (
     news_optin,
     prelude,
     privacy,
+    questions,
     reload_command,
 )
 from bot.telegram_side.hot_reload import install_sighup
+from bot.telegram_side.log_privacy import keep_patient_text_out_of_logs
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.runtime import Runtime, create_runtime
 from bot.telegram_side.transport import ObservedRequest
@@ -79,6 +81,7 @@ def build_application(
     )
     app = builder.build()
     assert isinstance(app, BotApplication)
+    keep_patient_text_out_of_logs()  # PTB's DEBUG lines carry whole updates
 
     # Group -2 runs first: only private chats, only what the handlers below use (no group,
     # channel post or edited message); anything else stops there, before any database work.
@@ -130,9 +133,10 @@ def build_application(
     app.add_handler(
         CommandHandler("reload", reload_command.reload_command, filters=filters.ChatType.PRIVATE)
     )
-    # After the known commands: any other command, then any other text, gets a hint + menu.
+    # After the known commands: any other command gets a hint and the menu; any other text is
+    # a typed question: urgent warning signs first, then the topic that matches (search).
     app.add_handler(MessageHandler(filters.COMMAND, menu.unknown_command))
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, menu.unknown_text))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, questions.typed_text))
     app.add_error_handler(menu.on_error)
     return app
 

@@ -7,12 +7,14 @@ needs python-telegram-bot to read the files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.core.content.loader import content_locales, load_library
 from bot.core.content.model import Library
 from bot.core.content.privacy_text import PrivacyTexts, load_privacy_texts
+from bot.core.content.urgent import UrgentRules, load_urgent
 from bot.core.i18n import CatalogError, Catalogs, catalog_locales
 from bot.core.interests import Interests, load_interests
 
@@ -29,6 +31,8 @@ class LoadedContent:
     interests: Interests = field(default_factory=Interests)
     # The privacy notice of each locale (content/<locale>/privacy.yaml), for /privacy.
     privacy: PrivacyTexts = field(default_factory=PrivacyTexts)
+    # Each locale's urgent warning signs and urgent-care message (content/<locale>/urgent.yaml).
+    urgent: Mapping[str, UrgentRules] = field(default_factory=dict)
 
     @property
     def locales(self) -> list[str]:
@@ -74,4 +78,9 @@ def load_content(settings: Settings) -> LoadedContent:
     privacy_errors = [p for p in problems if p.severity == "error"]
     if privacy_errors:
         raise ContentError(privacy_errors[0].format())
-    return LoadedContent(result.library, catalogs, interests, privacy)
+    urgent = load_urgent(settings.content_dir, locales)
+    if urgent.errors:
+        raise ContentError(
+            f"{len(urgent.errors)} error(s) in urgent.yaml, first: {urgent.errors[0].format()}"
+        )
+    return LoadedContent(result.library, catalogs, interests, privacy, urgent.rules)

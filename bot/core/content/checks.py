@@ -20,6 +20,7 @@ from bot.core.content.model import ROOT_ID, ContentTree, Library, Topic
 from bot.core.content.privacy_text import privacy_problems
 from bot.core.content.problems import Problem
 from bot.core.content.screen_checks import MAX_DEPTH, check_rendering
+from bot.core.content.search_checks import check_typed_questions
 from bot.core.i18n import (
     DOMAIN,
     SOURCE_LOCALE,
@@ -80,8 +81,8 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
             report.problems.extend(check_tree(tree))
     if SOURCE_LOCALE not in broken:
         report.problems.extend(check_parity(library, skip=broken))
-    # Warnings: translations behind their English, medical reviews past their age or naming
-    # nobody.
+    report.problems.extend(check_typed_questions(library, content_dir, sorted(with_content)))
+    # Warnings: stale translations, medical reviews past their age or naming nobody.
     report.problems += freshness_problems(library, content_dir) + signoff_problems(library)
     age = settings.review_max_age_days
     report.problems += review_problems(library, age, today or date.today())

@@ -35,7 +35,7 @@ from bot.core.render import Button, Screen, esc
 from bot.core.telegram_html import TelegramHTMLError, validate_message_text
 from bot.storage import DATABASE_ERRORS, Draft
 from bot.telegram_side.context import BotContext
-from bot.telegram_side.handlers import menu
+from bot.telegram_side.handlers import menu, questions
 from bot.telegram_side.handlers.replies import answer, edit, retrying, send
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class BroadcastWizard:
         async with self._lock(user.id):
             draft = await context.runtime.storage.get_draft(user.id)
             if draft is None:
-                await menu.unknown_text(update, context)
+                await questions.typed_text(update, context)
                 return
             if not draft.waiting_for_text:
                 await _reply(update, esc(t(_PRESS_CONFIRM)))

@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 # Interface notes, extracted by Babel through the _() marker.
 STALE_BUTTON = _("That button is out of date. Here is the main menu.")
-UNKNOWN_TEXT = _("I answer through the buttons below. Please choose a topic:")
 UNKNOWN_COMMAND = _("Sorry, I don't know that command. Please choose a topic:")
 # TRANSLATORS: shown after a patient picks your language: put its name, e.g. "语言：中文".
 LANGUAGE_SET = _("Language: English")
@@ -68,10 +67,6 @@ async def show_help(update: Update, context: BotContext) -> None:
 
 async def language(update: Update, context: BotContext) -> None:
     await send(update, context.renderer.language_menu(context.locale))
-
-
-async def unknown_text(update: Update, context: BotContext) -> None:
-    await send(update, home_with_note(context, UNKNOWN_TEXT))
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:

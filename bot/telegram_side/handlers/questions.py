@@ -1,0 +1,23 @@
+"""Typed messages: the urgent-care message first when they describe a warning sign, then the
+topic that answers them (the core's :class:`~bot.core.search.desk.QuestionDesk` decides).
+
+What a patient typed is handed to the core and forgotten: it is never stored, never logged;
+only the counts (matched, unmatched, urgent) are kept, in ``runtime.typed_counts``.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.telegram_side.context import BotContext
+from bot.telegram_side.handlers.replies import send
+
+
+async def typed_text(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    reply = context.desk.reply(message.text, context.locale, subscribed=context.subscribed)
+    context.runtime.typed_counts.record(matched=reply.matched, urgent=reply.urgent)
+    for screen in reply.screens:  # the urgent-care message, when there is one, goes first
+        await send(update, screen)
