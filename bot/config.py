@@ -62,6 +62,9 @@ class Settings:
     # for paid broadcasts (allow_paid_broadcast, up to 1000).
     broadcast_rate: float = 30.0
     broadcast_paid_rate: float = 1000.0
+    # Seconds one database statement (or a wait for a pooled connection) may take before it
+    # fails: PostgreSQL's statement_timeout, SQLite's busy_timeout (bot/storage/connection.py).
+    database_timeout: float = 5.0
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
         return (
@@ -98,6 +101,7 @@ class Settings:
             review_max_age_days=_days(read("REVIEW_MAX_AGE_DAYS"), "REVIEW_MAX_AGE_DAYS", 365),
             broadcast_rate=_rate(read("BROADCAST_RATE"), "BROADCAST_RATE", 30.0),
             broadcast_paid_rate=_rate(read("BROADCAST_PAID_RATE"), "BROADCAST_PAID_RATE", 1000.0),
+            database_timeout=_seconds(read("DATABASE_TIMEOUT"), "DATABASE_TIMEOUT", 5.0),
         )
 
 
@@ -194,6 +198,18 @@ def _rate(raw: str | None, name: str, default: float) -> float:
         value = -1.0
     if not 0 < value <= 100_000:
         raise ConfigError(name, f"{raw!r} is not a rate in messages a second such as {default:g}")
+    return value
+
+
+def _seconds(raw: str | None, name: str, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 600:
+        raise ConfigError(name, f"{raw!r} is not a number of seconds such as {default:g}")
     return value
 
 

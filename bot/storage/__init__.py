@@ -12,6 +12,7 @@ See ``store.py`` for the interface, ``migrations/`` for how the schema evolves a
 """
 
 from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient
+from bot.storage.connection import DEFAULT_STATEMENT_TIMEOUT, DatabaseTimeouts
 from bot.storage.errors import (
     DATABASE_ERRORS,
     StorageConfigError,
@@ -28,8 +29,10 @@ __all__ = [
     "DATABASE_ERRORS",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATABASE_URL",
+    "DEFAULT_STATEMENT_TIMEOUT",
     "BroadcastSummary",
     "DatabaseTarget",
+    "DatabaseTimeouts",
     "Outcome",
     "Recipient",
     "Storage",

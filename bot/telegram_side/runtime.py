@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.core.content.bundle import LoadedContent
 from bot.core.interests import Interests
 from bot.core.render import Renderer
-from bot.storage import Storage, open_storage
+from bot.storage import DatabaseTimeouts, Storage, open_storage
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
 
 
@@ -49,7 +49,10 @@ async def create_runtime(
     settings: Settings, content: LoadedContent, storage: Storage | None = None
 ) -> Runtime:
     if storage is None:
-        storage = await open_storage(settings.database_url)
+        timeout = settings.database_timeout
+        storage = await open_storage(
+            settings.database_url, timeouts=DatabaseTimeouts(statement=timeout, pool=timeout)
+        )
     renderer = Renderer(content.library, content.catalogs, settings.hospital)
     return Runtime(
         settings,
