@@ -93,7 +93,7 @@ async def test_cli_create_list_show_cancel_preview(
 
     code, out, _ = await cli(env, "broadcast", "show", str(broadcast_id))
     assert code == 0
-    assert "recipients 3: sent 0, blocked 0, failed 0, remaining 3" in out
+    assert "recipients 3: sent 0, blocked 0, failed 0, skipped 0, in doubt 0, remaining 3" in out
     assert "texts:     en, zh_Hans" in out
 
     # preview: the user's language, through the Bot API (here: the emulator).
@@ -203,8 +203,8 @@ async def test_kill_mid_broadcast_and_resume(db: tuple[str, Storage]) -> None:
         assert min(counts.values()) == 1
         duplicates = sum(n - 1 for n in counts.values())
         # Only recipients that were "sending" at the kill may have got it twice.
-        assert summary.in_doubt <= in_flight_bound(rate)
-        assert duplicates <= summary.in_doubt
+        assert summary.resent_after_crash <= in_flight_bound(rate)
+        assert duplicates <= summary.resent_after_crash
         for uid in recipients:  # the stored message is the one the chat shows last
             assert states[uid][1] == emu.bot_messages(uid)[-1].message_id
         assert emu.stats.too_many_requests == 0

@@ -11,8 +11,9 @@ See ``store.py`` for the interface, ``migrations/`` for how the schema evolves a
 ``url.py`` for the accepted ``DATABASE_URL`` forms.
 """
 
-from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient
+from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient, SkipReason
 from bot.storage.connection import DEFAULT_STATEMENT_TIMEOUT, DatabaseTimeouts
+from bot.storage.deliveries import Claim
 from bot.storage.errors import (
     DATABASE_ERRORS,
     StorageConfigError,
@@ -31,10 +32,12 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "DEFAULT_STATEMENT_TIMEOUT",
     "BroadcastSummary",
+    "Claim",
     "DatabaseTarget",
     "DatabaseTimeouts",
     "Outcome",
     "Recipient",
+    "SkipReason",
     "Storage",
     "StorageConfigError",
     "StorageError",
