@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from bot.broadcast import BroadcastDraft, queue_broadcast
 from bot.broadcast.progress import format_progress
 from bot.cli import broadcast_commands
-from bot.storage import BroadcastSummary, Storage
+from bot.storage import BroadcastSummary, Outcome, Storage
 from bot.storage.tables import subscriptions, users
 from bot.testing import BotAPIEmulator
 from tests.conftest import BotStarter, make_settings
@@ -236,3 +236,58 @@ def test_the_report_counts_skipped_and_in_doubt_in_the_admins_language() -> None
     )
     assert "Sent 12 · Blocked 1 · Failed 1 · Remaining 0\n" in plain + "\n"
     assert "Skipped" not in plain and "In doubt" not in plain
+
+
+async def test_claim_record_and_finish_re_check_in_their_own_statements(storage: Storage) -> None:
+    for uid in range(1, 9):
+        await storage.subscribe(uid, locale="en")
+    broadcast_id = await queue_broadcast(storage, BroadcastDraft(TEXTS), created_by=None)
+    await storage.unsubscribe(2)
+    await storage.mark_blocked(3)
+    async with storage.engine.begin() as conn:
+        await conn.execute(delete(subscriptions).where(subscriptions.c.user_id == 4))
+    await storage.set_subscription_locale(5, "zh_Hans")
+
+    claim = await storage.claim_recipients(broadcast_id, 4)
+    assert claim.skipped == 3
+    assert [(r.user_id, r.locale) for r in claim.recipients] == [
+        (1, "en"),
+        (5, "zh_Hans"),
+        (6, "en"),
+        (7, "en"),
+    ]
+    states = await storage.recipient_states(broadcast_id)
+    assert [states[uid][0] for uid in range(1, 9)] == [
+        "sending",
+        "skipped",
+        "skipped",
+        "skipped",
+        "sending",
+        "sending",
+        "sending",
+        "pending",
+    ]
+    # /forget's call: the pending row of user 8 is skipped at once; sending ones are left.
+    assert await storage.skip_pending_recipients(8) == 1
+    assert await storage.skip_pending_recipients(1) == 0
+    # Not done while anything is sending, whatever the caller thinks.
+    assert not await storage.finish_broadcast(broadcast_id)
+    # A claim whose answer was lost: rows the engine does not hold go back to pending.
+    assert await storage.release_unheld(broadcast_id, [1, 5, 6]) == 1
+    assert (await storage.recipient_states(broadcast_id))[7][0] == "pending"
+    outcomes = [Outcome(uid, "sent", 1, message_id=100 + uid) for uid in (1, 5, 6)]
+    await storage.record_outcomes(broadcast_id, outcomes)
+    # Written again (an error whose outcome was unknown): rows that moved on do not change.
+    await storage.record_outcomes(broadcast_id, [Outcome(7, "failed", 1, reason="late")])
+    assert (await storage.recipient_states(broadcast_id))[7] == ("pending", None)
+    assert not await storage.finish_broadcast(broadcast_id)  # 7 is pending
+    claim = await storage.claim_recipients(broadcast_id, 10)
+    assert [r.user_id for r in claim.recipients] == [7] and claim.skipped == 0
+    await storage.record_outcomes(broadcast_id, [Outcome(7, "in_doubt", 1, reason="lost")])
+    assert await storage.start_broadcast(broadcast_id)
+    assert await storage.finish_broadcast(broadcast_id)
+    summary = await storage.broadcast_summary(broadcast_id)
+    assert summary is not None and summary.status == "done"
+    assert (summary.sent, summary.skipped, summary.in_doubt, summary.remaining) == (3, 4, 1, 0)
+    assert summary.skip_reasons == (("erased", 2), ("blocked", 1), ("unsubscribed", 1))
+    assert summary.settled == summary.total == 8
