@@ -74,6 +74,9 @@ class Settings:
     # (else "your local emergency number") and the hospital's after-hours line (else nothing).
     emergency_number: str | None = None
     hospital_emergency_phone: str | None = None
+    # Seconds one database statement (or a wait for a pooled connection) may take before it
+    # fails: PostgreSQL's statement_timeout, SQLite's busy_timeout (bot/storage/connection.py).
+    database_timeout: float = 5.0
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
         return (
@@ -121,6 +124,7 @@ class Settings:
                 _PHONE_RE,
                 "+86 10 1234 5678",
             ),
+            database_timeout=_seconds(read("DATABASE_TIMEOUT"), "DATABASE_TIMEOUT", 5.0),
         )
 
 
@@ -233,6 +237,18 @@ def _rate(raw: str | None, name: str, default: float) -> float:
         value = -1.0
     if not 0 < value <= 100_000:
         raise ConfigError(name, f"{raw!r} is not a rate in messages a second such as {default:g}")
+    return value
+
+
+def _seconds(raw: str | None, name: str, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 600:
+        raise ConfigError(name, f"{raw!r} is not a number of seconds such as {default:g}")
     return value
 
 

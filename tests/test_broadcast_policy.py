@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiohttp import web
 from telegram.error import (
     ChatMigrated,
     NetworkError,
@@ -31,6 +32,7 @@ from bot.broadcast.clock import SystemClock, wait_event
 from bot.broadcast.engine import BroadcastEngine, EngineConfig
 from bot.broadcast.pacing import Pacer
 from bot.broadcast.policy import (
+    NO_ANSWER,
     Decision,
     Delivered,
     Final,
@@ -44,6 +46,8 @@ from bot.broadcast.policy import (
 )
 from bot.config import PROJECT_ROOT
 from bot.core.i18n import Catalogs
+from bot.telegram_side.api_errors import ReadTimedOut
+from bot.telegram_side.transport import AiohttpRequest
 from tests.clocks import FastClock, SteppedClock
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -171,6 +175,11 @@ TABLE = [
         id="429-long",
     ),
     pytest.param(TimedOut(), 0, Retry(1, at(1), "Timed out"), id="timeout-1s"),
+    # The request left and its answer was lost: Telegram may have delivered it.
+    pytest.param(ReadTimedOut(), 0, Final("in_doubt", 1, reason=NO_ANSWER), id="read-timeout"),
+    pytest.param(
+        ReadTimedOut(), 2, Final("in_doubt", 3, reason=NO_ANSWER), id="read-timeout-on-retry"
+    ),
     pytest.param(
         NetworkError("aiohttp.ClientConnectorError: connection refused"),
         1,
@@ -290,6 +299,55 @@ def test_429s_do_not_use_up_the_tries() -> None:
     too_many = quietly(lambda: RetryAfter(2))
     decisions = [decide(too_many, attempts=3, config=CONFIG, now=NOW) for _ in range(10)]
     assert decisions == [Pause(2.0, 3, at(2))] * 10
+
+
+async def test_the_transport_tells_a_lost_answer_from_a_request_that_never_left() -> None:
+    """AiohttpRequest against a real server that holds its answer: a read timeout is
+    ReadTimedOut (in doubt); no free connection in time is a plain TimedOut (retried)."""
+    release = asyncio.Event()
+    second = asyncio.Event()
+    arrived: list[str] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        arrived.append(request.path)
+        if len(arrived) == 2:
+            second.set()
+        await release.wait()
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", slow)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    transport = AiohttpRequest(
+        connection_pool_size=1, read_timeout=0.3, connect_timeout=0.3, pool_timeout=0.3
+    )
+    await transport.initialize()
+    url = f"http://127.0.0.1:{port}/bot1:x/sendMessage"
+    try:
+        # The request reached the server (it is counted there); its answer did not come.
+        with pytest.raises(ReadTimedOut):
+            await transport.do_request(url, "POST", read_timeout=0.3)
+        assert arrived == ["/bot1:x/sendMessage"]
+        # One connection, held by a slow request: the next one never gets to leave.
+        held = asyncio.create_task(transport.do_request(url, "POST", read_timeout=5))
+        await asyncio.wait_for(second.wait(), 5)
+        with pytest.raises(TimedOut) as raised:
+            await transport.do_request(url, "POST", pool_timeout=0.2)
+        assert not isinstance(raised.value, ReadTimedOut)
+        assert len(arrived) == 2
+        release.set()
+        assert (await held)[0] == 200
+    finally:
+        release.set()
+        await transport.shutdown()
+        await runner.cleanup()
+    decision = decide(ReadTimedOut(), attempts=0, config=CONFIG, now=NOW)
+    assert decision == Final("in_doubt", 1, reason=NO_ANSWER)
+    assert isinstance(decide(TimedOut(), attempts=0, config=CONFIG, now=NOW), Retry)
 
 
 def test_failure_reason() -> None:

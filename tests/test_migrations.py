@@ -324,7 +324,7 @@ async def test_legacy_database_is_adopted_with_every_row(storage_url: str) -> No
         assert (summary.locales, summary.interests) == (None, ("tace",))
         assert (summary.created_at, summary.send_at, summary.started_at) == (T0, T0, T1)
         assert (summary.progress_chat_id, summary.progress_message_id) == (1, 77)
-        assert (summary.total, summary.in_doubt) == (5, 1)
+        assert (summary.total, summary.resent_after_crash) == (5, 1)
         counts = (summary.pending, summary.sending, summary.sent, summary.blocked, summary.failed)
         assert counts == (1, 1, 1, 1, 1)
         assert summary.failure_reasons == (("chat not found", 1),)

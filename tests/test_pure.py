@@ -171,6 +171,8 @@ def test_settings_from_a_complete_environment(tmp_path: Path) -> None:
     assert settings.api_base_url == "http://127.0.0.1:9/bot"
     assert settings.hospital.name == "City Hospital"
     assert settings.database_url == "sqlite:///data/bot.db"
+    assert settings.database_timeout == 5.0
+    assert Settings.from_env(_env(tmp_path, DATABASE_TIMEOUT="2.5")).database_timeout == 2.5
     assert "ABCdef" not in repr(settings)
 
 
@@ -197,6 +199,8 @@ def test_privacy_settings_have_defaults(tmp_path: Path) -> None:
         ("USER_RETENTION_DAYS", "0"),
         ("USER_RETENTION_DAYS", "-5"),
         ("LOG_ID_KEY", "short"),
+        ("DATABASE_TIMEOUT", "0"),
+        ("DATABASE_TIMEOUT", "soon"),
     ],
 )
 def test_invalid_setting_names_the_variable(tmp_path: Path, variable: str, value: str) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,7 +16,9 @@ import pytest
 from sqlalchemy import inspect, text
 
 from bot.storage import (
+    DATABASE_ERRORS,
     DEFAULT_DATABASE_URL,
+    DatabaseTimeouts,
     Storage,
     StorageConfigError,
     StorageSchemaError,
@@ -404,3 +408,35 @@ async def test_memory_database_for_tests() -> None:
         await storage.touch_user(1, now=T0)
         assert await storage.get_user(1) == UserRecord(1, None, T0, T0)
         assert await storage.schema_version() == head_revision()
+
+
+async def test_a_stuck_statement_fails_within_the_database_timeout(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """DATABASE_TIMEOUT bounds every statement: PostgreSQL's statement_timeout, SQLite's
+    busy_timeout (here 0.5 s; the stuck statement would take 3 s)."""
+    timeouts = DatabaseTimeouts(statement=0.5, pool=0.5)
+    async with await open_storage(storage_url, timeouts=timeouts) as storage:
+        if storage.backend == "postgresql":
+            with pytest.raises(DATABASE_ERRORS, match="statement timeout"):
+                async with storage.engine.connect() as conn:
+                    await conn.execute(text("SELECT pg_sleep(3)"))
+        else:
+            path = parse_database_url(storage_url).url.database
+            assert path is not None
+            held = threading.Event()
+
+            def hold() -> None:
+                con = sqlite3.connect(path, isolation_level=None)
+                con.execute("BEGIN EXCLUSIVE")
+                held.set()
+                time.sleep(3)
+                con.execute("ROLLBACK")
+                con.close()
+
+            locker = asyncio.create_task(asyncio.to_thread(hold))
+            await asyncio.to_thread(held.wait, 5)
+            with pytest.raises(DATABASE_ERRORS, match="database is locked"):
+                await storage.subscribe(1, locale="en")
+            await locker
+        assert await storage.count_users() == 0  # and the next call works

@@ -3,32 +3,46 @@
 A :class:`DeliveryRun` lives from the moment the engine finds a due broadcast until it is done,
 cancelled, or the engine stops. It uses only the engine's public face (:class:`RunHost`), so the
 engine can be read apart from the run.
+
+What the run holds in memory (claimed recipients, their queue, unwritten results) is its
+:class:`~bot.broadcast.run_ledger.Ledger`.
+
+Database errors never end a run: every call goes through :meth:`Ledger.db`, and an error starts
+(or continues) the engine's :class:`~bot.broadcast.outage.DatabaseOutage`. While it lasts
+nothing new is claimed; the run waits (backing off), writes the results it holds first when the
+database answers, and only then claims again. A claim whose answer was lost may have marked
+rows ``sending`` that the run does not hold: those go back to ``pending`` before the next claim.
+The monitor (cancel, progress) skips its turn instead of dying. The broadcast is ``done`` only
+when the finishing statement finds nothing ``pending`` or ``sending``; otherwise the run takes
+it up again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Mapping
 from typing import Protocol
 
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import RetryAfter, TelegramError
 
 from bot.broadcast.clock import Clock, wait_event
 from bot.broadcast.engine_config import EngineConfig, EngineStats, in_flight_bound
+from bot.broadcast.outage import DatabaseOutage
 from bot.broadcast.pacing import Pacer
 from bot.broadcast.policy import Decision, Delivered, Final, Pause, Retry, StopEngine, decide
-from bot.broadcast.progress import format_progress
+from bot.broadcast.progress_report import ProgressReporter
+from bot.broadcast.run_ledger import Failed, Ledger
 from bot.core.i18n import Translator
 from bot.core.render import Screen
 from bot.storage import BroadcastSummary, Outcome, Recipient, Storage
-from bot.telegram_side.api_errors import retry_after_seconds
 from bot.telegram_side.markup import to_markup
 
 log = logging.getLogger("bot.broadcast.engine")
+
+#: The reason stored with a recipient whose request was in flight when the engine stopped.
+STOPPED_IN_FLIGHT = "No answer before shutdown: may have been delivered"
 
 
 class RunHost(Protocol):
@@ -41,6 +55,7 @@ class RunHost(Protocol):
     bot: Bot
     pacer: Pacer
     paid_pacer: Pacer
+    outage: DatabaseOutage
 
     @property
     def stopping(self) -> bool: ...
@@ -61,6 +76,7 @@ class DeliveryRun:
         self.engine = engine
         self.storage = engine.storage
         self.clock = engine.clock
+        self.outage = engine.outage
         self.summary = summary
         self.id = summary.id
         cfg = engine.config
@@ -69,102 +85,131 @@ class DeliveryRun:
         rate = cfg.paid_rate if self.paid else cfg.rate
         self.window = cfg.window or in_flight_bound(rate)
         self.texts: Mapping[str, str] = summary.texts
-        self.queue: deque[Recipient] = deque()
-        self.results: list[Outcome] = []
-        self.unsettled = 0  # claimed (marked sending) and not yet written back
+        self.ledger = Ledger(self.storage, self.outage, self.clock, self.id)
+        self.db = self.ledger.db
         self.tasks: set[asyncio.Task[None]] = set()
         self.cancelled = False
         self.fatal = False
-        self.settled = asyncio.Event()
+        self.lost_claim = False  # a claim failed: it may have marked rows nobody holds
         self.finished = asyncio.Event()  # the feed is over: helpers finish their step and end
-        self.last_progress = ""
-        self.progress_blocked_until = 0.0
+        self.progress = ProgressReporter(engine, self.id)
 
     async def execute(self) -> None:
+        """Deliver; a database error in ``start_broadcast`` reaches the engine's loop."""
         if not await self.storage.start_broadcast(self.id, now=self.clock.now()):
             return
+        self.outage.recovered()
         log.info(
             "event=broadcast_start broadcast_id=%d total=%d paid=%s",
             self.id,
             self.summary.total,
             self.paid,
         )
-        monitor = asyncio.create_task(self._monitor())
-        flusher = asyncio.create_task(self._flusher())
+        helpers = [asyncio.create_task(self._monitor()), asyncio.create_task(self._flusher())]
         try:
-            await self._feed()
+            while await self._feed():
+                if await self._finish():
+                    break
+                self.lost_claim = True  # rows remain that this run does not hold: take them up
         finally:
-            if self.tasks:
-                await asyncio.gather(*self.tasks, return_exceptions=True)
-            # Ask the helpers to stop rather than cancel them: a flush cancelled inside its
-            # SQLite transaction can leave the write lock held until the connection is
-            # collected, and the final flush below would then time out on it.
-            self.finished.set()
-            await asyncio.gather(flusher, monitor, return_exceptions=True)
-            await self._flush()
-            if self.queue:
-                await self.storage.release_recipients(self.id, [r.user_id for r in self.queue])
-                self.queue.clear()
-        stopping = self.engine.stopping
-        if self.fatal:
-            await self.engine.idle(30)
-            return
-        finished = not self.cancelled and not stopping
-        if finished and await self.storage.finish_broadcast(self.id, now=self.clock.now()):
-            self.engine.stats.broadcasts_done.append(self.id)
-        final = await self.storage.broadcast_summary(self.id)
-        if final is not None:
-            log.info(
-                "event=broadcast_%s broadcast_id=%d sent=%d blocked=%d failed=%d pending=%d",
-                "stopped" if stopping and final.status == "sending" else final.status,
-                self.id,
-                final.sent,
-                final.blocked,
-                final.failed,
-                final.remaining,
-            )
-            if final.status in ("done", "cancelled"):
-                await self._edit_progress(final, force=True)
+            await self._wind_down(helpers)
+        await self._report()
 
-    async def _feed(self) -> None:
+    def _halted(self) -> bool:
+        return self.cancelled or self.fatal or self.engine.stopping
+
+    # -- claiming and sending -------------------------------------------------------------------
+
+    async def _feed(self) -> bool:
+        """Claim and send until nobody is left to claim (True) or the run must end (False)."""
         engine = self.engine
-        while not (self.cancelled or self.fatal or engine.stopping):
-            if not self.queue:
-                room = self.window - self.unsettled
-                if room < max(1, self.window // 4):
-                    await self._wait_settled(0.05)
+        queue = self.ledger.queue
+        while not self._halted():
+            if not await self._ready_to_claim():
+                continue
+            if not queue:
+                more = await self._claim()
+                if more is None:
+                    return True
+                if not more:
                     continue
-                rows = await self.storage.claim_recipients(self.id, room, now=self.clock.now())
-                if not rows:
-                    if self.unsettled == 0 and not self.tasks:
-                        due = await self.storage.next_retry_at(self.id)
-                        if due is None:
-                            return  # everyone is in a final state
-                        wait = (due - self.clock.now()).total_seconds()
-                        await self.clock.sleep(min(0.25, max(0.01, wait)))
-                    else:
-                        await self._wait_settled(0.05)
-                    continue
-                self.unsettled += len(rows)
-                self.queue.extend(rows)
             if not await self.pacer.acquire(max_wait=engine.config.cancel_check_interval):
                 continue
-            recipient = self.queue.popleft()
-            task = asyncio.create_task(self._send(recipient))
+            if self._halted() or not queue:
+                continue
+            task = asyncio.create_task(self._send(queue.popleft()))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+        return False
 
-    async def _wait_settled(self, seconds: float) -> None:
-        self.settled.clear()
-        await wait_event(self.clock, self.settled, seconds)
+    async def _ready_to_claim(self) -> bool:
+        """After a database error: wait (backing off), write what is held first, and put back
+        what a lost claim may have marked. False: not yet (look again)."""
+        ledger = self.ledger
+        if self.outage.down:
+            await self._pause(self.outage.wait())
+            if ledger.results:  # the probe: nothing new before what we hold is written
+                await ledger.flush()
+                return False
+        if self.lost_claim:
+            if not await ledger.release_unheld():
+                return False
+            self.lost_claim = False
+        return not self._halted()
+
+    async def _claim(self) -> bool | None:
+        """Claim more recipients: True if some are queued, False to look again, None when
+        nobody is pending or held any more."""
+        ledger = self.ledger
+        room = self.window - len(ledger.held)
+        if room < max(1, self.window // 4):
+            await self._wait_written(0.05)
+            return False
+        claim = await self.db(
+            "claim", self.storage.claim_recipients(self.id, room, now=self.clock.now())
+        )
+        if isinstance(claim, Failed):
+            self.lost_claim = True
+            return False
+        self.engine.stats.skipped += claim.skipped
+        if claim.recipients or claim.skipped:
+            self.outage.recovered()  # it wrote
+        ledger.hold(claim.recipients)
+        if claim.recipients:
+            return True
+        if claim.skipped:
+            return False  # the whole batch was skipped: claim again at once
+        if ledger.held or self.tasks:
+            await self._wait_written(0.05)
+            return False
+        due = await self.db("poll", self.storage.next_retry_at(self.id))
+        if isinstance(due, Failed):
+            return False
+        if due is None:
+            return None  # everyone is in a final state
+        wait = (due - self.clock.now()).total_seconds()
+        await self.clock.sleep(min(0.25, max(0.01, wait)))
+        return False
+
+    async def _wait_written(self, seconds: float) -> None:
+        self.ledger.written.clear()
+        await wait_event(self.clock, self.ledger.written, seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` on the engine's clock, less if the run must end."""
+        end = self.clock.monotonic() + seconds
+        while not self._halted() and (left := end - self.clock.monotonic()) > 0:
+            await self.clock.sleep(min(left, 0.1))
 
     async def _send(self, recipient: Recipient) -> None:
         """Send to one recipient, ask the policy what the answer means, act on it."""
         engine = self.engine
         result: Delivered | Exception
+        left = False
         try:
             screen = engine.message(self.texts, recipient.locale)
             await engine.wait_for_chat(recipient.user_id)
+            left = True
             message = await engine.bot.send_message(
                 chat_id=recipient.user_id,
                 text=screen.text,
@@ -174,14 +219,30 @@ class DeliveryRun:
                 allow_paid_broadcast=True if self.paid else None,
             )
             result = Delivered(message.message_id)
+        except asyncio.CancelledError:
+            self._interrupted(recipient, left=left)
+            raise
         except Exception as exc:  # noqa: BLE001 - whatever it was, the policy says what it means
             result = exc
         decision = decide(
             result, attempts=recipient.attempts, config=engine.config, now=self.clock.now()
         )
-        self.results.append(self._act(recipient.user_id, decision))
-        if len(self.results) >= 200:
-            self.settled.set()
+        self.ledger.record(self._act(recipient.user_id, decision))
+
+    def _interrupted(self, recipient: Recipient, *, left: bool) -> None:
+        """The engine stopped before the answer came: never sent twice, never lost."""
+        if left:  # the request may have reached Telegram
+            self.engine.stats.in_doubt += 1
+            self.ledger.record(
+                Outcome(
+                    recipient.user_id,
+                    "in_doubt",
+                    recipient.attempts + 1,
+                    reason=STOPPED_IN_FLIGHT,
+                )
+            )
+        else:  # still waiting for its chat's turn: released to pending at the end
+            self.ledger.queue.appendleft(recipient)
 
     def _act(self, user_id: int, decision: Decision) -> Outcome:
         """Count and log ``decision``, pause or stop if it says so; the outcome to store."""
@@ -191,6 +252,8 @@ class DeliveryRun:
                 stats.sent += 1
             case Final(state="blocked"):
                 stats.blocked += 1
+            case Final(state="in_doubt"):
+                stats.in_doubt += 1
             case Final():
                 stats.failed += 1
             case Retry():
@@ -223,66 +286,114 @@ class DeliveryRun:
             reason=decision.reason,
         )
 
+    # -- writing back --------------------------------------------------------------------------
+
     async def _flusher(self) -> None:
         interval = self.engine.config.flush_interval
         while not await self._finished_within(interval):
-            await self._flush()
+            if not self.outage.down:  # during an outage the feed writes, with its backoff
+                await self.ledger.flush()
 
     async def _finished_within(self, seconds: float) -> bool:
         return await wait_event(self.clock, self.finished, seconds)
 
-    async def _flush(self) -> None:
-        if not self.results:
+    async def _finish(self) -> bool:
+        """Mark the broadcast done. False when recipients remain (the run goes on)."""
+        while not self._halted():
+            done = await self.db(
+                "finish", self.storage.finish_broadcast(self.id, now=self.clock.now())
+            )
+            if isinstance(done, Failed):
+                await self._pause(self.outage.wait())
+                continue
+            if done:
+                self.outage.recovered()
+                self.engine.stats.broadcasts_done.append(self.id)
+                return True
+            status = await self.db("status", self.storage.broadcast_status(self.id))
+            if isinstance(status, Failed):
+                continue
+            if status != "sending":
+                self.cancelled = True
+                return True
+            return False
+        return True
+
+    # -- the end ----------------------------------------------------------------------------------
+
+    async def _wind_down(self, helpers: list[asyncio.Task[None]]) -> None:
+        await self._await_sends()
+        # Ask the helpers to stop rather than cancel them: a flush cancelled inside its SQLite
+        # transaction can leave the write lock held until the connection is collected.
+        self.finished.set()
+        monitor = helpers[0]
+        _, late = await asyncio.wait(helpers, timeout=1.0)
+        if monitor in late:  # a progress edit stuck on a slow Telegram: not worth waiting for
+            monitor.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        engine = self.engine
+        await self.ledger.settle(
+            stopping=lambda: engine.stopping, grace=engine.config.settle_grace
+        )
+
+    async def _await_sends(self) -> None:
+        """Let the requests in flight answer; once the engine is stopping, for at most
+        ``in_flight_grace`` seconds (wall clock: real I/O), then cancel them (``in_doubt``)."""
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while self.tasks:
+            if deadline is None and self.engine.stopping:
+                deadline = loop.time() + self.engine.config.in_flight_grace
+            left = 0.1 if deadline is None else deadline - loop.time()
+            if left <= 0:
+                cut = list(self.tasks)
+                for task in cut:
+                    task.cancel()
+                await asyncio.gather(*cut, return_exceptions=True)
+                return
+            await asyncio.wait(list(self.tasks), timeout=min(left, 0.1))
+
+    async def _report(self) -> None:
+        if self.fatal:
+            await self.engine.idle(30)
             return
-        batch, self.results = self.results, []
-        try:
-            await self.storage.record_outcomes(self.id, batch, now=self.clock.now())
-        except Exception:
-            log.exception("event=broadcast_store_failed broadcast_id=%d", self.id)
-            self.results[:0] = batch  # try again with the next flush
+        final = await self.db("report", self.storage.broadcast_summary(self.id))
+        if isinstance(final, Failed) or final is None:
             return
-        self.unsettled -= len(batch)
-        self.settled.set()
+        stopped = self.engine.stopping and final.status == "sending"
+        log.info(
+            "event=broadcast_%s broadcast_id=%d sent=%d blocked=%d failed=%d skipped=%d "
+            "in_doubt=%d pending=%d",
+            "stopped" if stopped else final.status,
+            self.id,
+            final.sent,
+            final.blocked,
+            final.failed,
+            final.skipped,
+            final.in_doubt,
+            final.remaining,
+        )
+        if final.status in ("done", "cancelled"):
+            await self.progress.edit(final, force=True)
+
+    # -- cancel and progress ------------------------------------------------------------------
 
     async def _monitor(self) -> None:
+        """Notice a cancel, edit the progress message; skips its turn while the database is
+        down (a cancel cannot be stored then either), never dies of it."""
         cfg = self.engine.config
         next_progress = self.clock.monotonic() + min(cfg.progress_interval, 0.5)
         while not await self._finished_within(cfg.cancel_check_interval):
-            status = await self.storage.broadcast_status(self.id)
+            if self.outage.down:
+                continue
+            status = await self.db("status", self.storage.broadcast_status(self.id))
+            if isinstance(status, Failed):
+                continue
             if status != "sending":
                 self.cancelled = True
                 return
             if self.clock.monotonic() >= next_progress:
                 next_progress = self.clock.monotonic() + cfg.progress_interval
-                summary = await self.storage.broadcast_summary(self.id)
-                if summary is not None:
-                    await self._edit_progress(summary)
-
-    async def _edit_progress(self, summary: BroadcastSummary, *, force: bool = False) -> None:
-        if summary.progress_chat_id is None or summary.progress_message_id is None:
-            return
-        if not force and self.clock.monotonic() < self.progress_blocked_until:
-            return
-        engine = self.engine
-        t = await engine.progress_translator(summary)
-        text = format_progress(summary, t)
-        if text == self.last_progress:
-            return
-        try:
-            await engine.bot.edit_message_text(
-                text=text,
-                chat_id=summary.progress_chat_id,
-                message_id=summary.progress_message_id,
-                parse_mode=ParseMode.HTML,
-            )
-            self.last_progress = text
-            engine.stats.progress_edits += 1
-        except RetryAfter as exc:
-            self.progress_blocked_until = self.clock.monotonic() + retry_after_seconds(exc)
-        except TelegramError as exc:
-            if "not modified" not in exc.message:
-                log.warning(
-                    "event=broadcast_progress_failed broadcast_id=%d reason=%r",
-                    self.id,
-                    exc.message,
-                )
+                summary = await self.db("progress", self.storage.broadcast_summary(self.id))
+                if isinstance(summary, BroadcastSummary):
+                    await self.progress.edit(summary)

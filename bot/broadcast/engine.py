@@ -13,21 +13,31 @@ so a patient's menu reply never queues behind bulk traffic. A 429 pauses bulk se
 
 Outcomes. Decided by :func:`bot.broadcast.policy.decide`, a pure function of the answer: 403 ->
 ``blocked`` (and the subscription ends); 400 such as "chat not found" -> ``failed`` with the
-reason; 5xx, timeouts and network errors -> retried after 1, 2, 4 … s (``backoff``), then
-``failed`` with the reason after ``max_attempts`` tries; 429 -> pause; 401 -> stop delivering.
+reason; 5xx, connect timeouts and network errors -> retried after 1, 2, 4 … s (``backoff``),
+then ``failed`` with the reason after ``max_attempts`` tries; a read timeout (the request left,
+its answer did not come) -> ``in_doubt``, never sent again; 429 -> pause; 401 -> stop
+delivering. Consent is checked when each recipient is claimed: one whose subscription ended
+since queueing is ``skipped``, and a changed language is followed.
 
 Time. Every wait and timestamp (pace, per-chat spacing, backoff and ``retry_at``, ``send_at``,
-progress interval, polling) goes through the engine's :class:`~bot.broadcast.clock.Clock`: the
-wall clock in production, a faster or jumping one in tests.
+progress interval, polling, database backoff) goes through the engine's
+:class:`~bot.broadcast.clock.Clock`: the wall clock in production, a faster or jumping one in
+tests.
 
 Crash safety. Recipients are *claimed* in small batches: marked ``sending`` in the database
 before any of their requests leaves; results are written in batches as they come. So at any
 moment at most ``window`` recipients are ``sending`` (:func:`in_flight_bound`). After a crash
-the engine starts by putting ``sending`` recipients back to ``pending`` and counts them in the
-broadcast's ``in_doubt``: nobody is skipped, and nobody receives the message twice except
-those, at most ``window`` per crash (and in practice only those whose request had reached
-Telegram). A request that timed out may also have been delivered (Telegram gives no way to
-tell), which is the same doubt Telegram's own clients live with.
+the engine starts by putting ``sending`` recipients back to ``pending`` and counts them as
+``resent_after_crash``: nobody is skipped, and nobody receives the message twice except those,
+at most ``window`` per crash (and in practice only those whose request had reached Telegram).
+
+Database faults. A database error pauses claiming (:class:`~bot.broadcast.outage.DatabaseOutage`:
+backoff, one log line when it starts and one when it ends); results are kept in memory and
+written first when it answers again; see ``delivery_run.py``.
+
+Stopping. :meth:`BroadcastEngine.stop` stops claiming, gives requests in flight
+``in_flight_grace`` seconds (those still unanswered end ``in_doubt``), writes the results and
+releases what was claimed but never sent, all within ``shutdown_timeout``.
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ from bot.broadcast.clock import Clock, SystemClock, wait_event
 from bot.broadcast.delivery_run import DeliveryRun
 from bot.broadcast.draft import broadcast_screen
 from bot.broadcast.engine_config import EngineConfig, EngineStats, in_flight_bound
+from bot.broadcast.outage import DatabaseOutage
 from bot.broadcast.pacing import Pacer
 from bot.config import Settings
 from bot.core.cache import BoundedCache
@@ -115,6 +126,7 @@ class BroadcastEngine:
         self.pacer = Pacer(cfg.rate, clock=self.clock)
         self.paid_pacer = Pacer(cfg.paid_rate, clock=self.clock)
         self.stats = EngineStats()
+        self.outage = DatabaseOutage(self.clock)
         # When each chat last got a message (bulk or interactive), for the 1 msg/s per chat.
         self._chat_last: BoundedCache[int, float] = BoundedCache(
             maxsize=20_000, ttl=max(cfg.per_chat_interval, 0.001), clock=self.clock.monotonic
@@ -131,20 +143,25 @@ class BroadcastEngine:
         recovered = await self.storage.recover_in_flight()
         for broadcast_id, count in sorted(recovered.items()):
             self.stats.resumed_in_doubt += count
-            log.warning("event=broadcast_resume broadcast_id=%d in_doubt=%d", broadcast_id, count)
+            log.warning(
+                "event=broadcast_resume broadcast_id=%d resent_after_crash=%d", broadcast_id, count
+            )
         self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._main(), name="broadcast-engine")
         log.info("event=broadcast_engine_started rate=%g", self.config.rate)
 
     async def stop(self) -> None:
-        """Stop claiming, let requests in flight finish, store their results."""
+        """Stop claiming, let requests in flight finish (a bounded time), store their results."""
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
             # A bound on real I/O (requests in flight, the last writes): on the wall clock.
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), self.config.request_timeout + 5)
+                await asyncio.wait_for(asyncio.shield(self._task), self.config.shutdown_timeout)
             except TimeoutError:
+                log.error(
+                    "event=broadcast_engine_stop_timeout seconds=%g", self.config.shutdown_timeout
+                )
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
@@ -194,6 +211,7 @@ class BroadcastEngine:
                 self.stats.polls += 1
                 due = await self.storage.due_broadcast(self.clock.now())
                 if due is None:
+                    self.outage.recovered()  # it answers, and there is nothing to write
                     await self.idle(self.config.poll_interval)
                     continue
                 self._delivering = due.id
@@ -203,6 +221,9 @@ class BroadcastEngine:
                     self._delivering = None
             except asyncio.CancelledError:
                 raise
+            except DATABASE_ERRORS as exc:
+                self.outage.failed("poll", exc)
+                await self.idle(self.outage.wait())
             except Exception:
                 log.exception("event=broadcast_engine_error")
                 await self.idle(max(1.0, self.config.poll_interval * 4))

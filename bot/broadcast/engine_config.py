@@ -28,6 +28,12 @@ class EngineConfig:
     window: int | None = None  # default: in_flight_bound(rate of the broadcast)
     flush_interval: float = 0.05
     cancel_check_interval: float = 0.25
+    # Stopping (SIGTERM), on the wall clock: requests in flight get in_flight_grace seconds to
+    # answer (then they end in_doubt), writing the results settle_grace more, and the whole
+    # stop at most shutdown_timeout; well inside Docker's 10 s with PTB's own stop after it.
+    in_flight_grace: float = 3.0
+    settle_grace: float = 1.5
+    shutdown_timeout: float = 5.0
 
 
 @dataclass
@@ -36,6 +42,8 @@ class EngineStats:
     blocked: int = 0
     failed: int = 0
     retried: int = 0
+    skipped: int = 0  # consent gone at claim time
+    in_doubt: int = 0  # no answer (read timeout, or stopped while in flight): not resent
     rate_limited: int = 0  # 429 answers to bulk sends
     progress_edits: int = 0
     polls: int = 0  # times the engine looked for a due broadcast

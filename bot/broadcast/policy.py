@@ -13,9 +13,12 @@ delivered                                       ``Final("sent")`` with the messa
 429 :class:`~telegram.error.RetryAfter`         :class:`Pause`: bulk sends wait ``retry_after``;
                                                 the recipient is due again then, and the try
                                                 does not count
-5xx, :class:`~telegram.error.TimedOut`,         :class:`Retry` after 1, 2, 4 … s (``backoff``
-other :class:`~telegram.error.NetworkError`,    doubling), ``Final("failed")`` once
-anything not a ``TelegramError``                ``max_attempts`` tries were made
+``ReadTimedOut`` (sent, no answer in time)      ``Final("in_doubt")``: Telegram may have
+                                                delivered it, so it is never sent again
+5xx, other :class:`~telegram.error.TimedOut`    :class:`Retry` after 1, 2, 4 … s (``backoff``
+(no connection in time: it never left), other   doubling), ``Final("failed")`` once
+:class:`~telegram.error.NetworkError`, anything ``max_attempts`` tries were made
+not a ``TelegramError``
 401/404 :class:`~telegram.error.InvalidToken`   :class:`StopEngine`: no send can succeed; the
                                                 recipient is due again, the try does not count
 any other ``TelegramError`` (409, migrated…)    ``Final("failed")``
@@ -40,7 +43,10 @@ from telegram.error import (
 )
 
 from bot.storage.broadcasts import REASON_MAX_LENGTH
-from bot.telegram_side.api_errors import retry_after_seconds
+from bot.telegram_side.api_errors import ReadTimedOut, retry_after_seconds
+
+#: The reason stored with an ``in_doubt`` recipient whose answer timed out.
+NO_ANSWER = "No answer in time: may have been delivered"
 
 
 class RetrySettings(Protocol):
@@ -64,9 +70,9 @@ class Delivered:
 
 @dataclass(frozen=True)
 class Final:
-    """The recipient is done: ``sent``, ``blocked`` or ``failed``."""
+    """The recipient is done: ``sent``, ``blocked``, ``failed`` or ``in_doubt``."""
 
-    state: Literal["sent", "blocked", "failed"]
+    state: Literal["sent", "blocked", "failed", "in_doubt"]
     attempts: int
     message_id: int | None = None
     reason: str | None = None
@@ -110,6 +116,8 @@ def decide(
         return Final("sent", tried, message_id=result.message_id)
     reason = failure_reason(result)
     # Order matters: BadRequest and TimedOut are NetworkErrors in PTB.
+    if isinstance(result, ReadTimedOut):
+        return Final("in_doubt", tried, reason=NO_ANSWER)
     if isinstance(result, RetryAfter):
         seconds = retry_after_seconds(result)
         return Pause(seconds, attempts, now + timedelta(seconds=seconds))

@@ -51,16 +51,55 @@ def format_time(value: datetime) -> str:
 
 
 def counts_line(summary: BroadcastSummary, t: Translator) -> str:
-    line = t("Sent {sent} · Blocked {blocked} · Failed {failed} · Remaining {remaining}").format(
-        sent=summary.sent,
-        blocked=summary.blocked,
-        failed=summary.failed,
-        remaining=summary.remaining,
-    )
+    """Counts by state; skipped and in doubt only when there are any."""
+    parts = [
+        t("Sent {sent} · Blocked {blocked} · Failed {failed} · Remaining {remaining}").format(
+            sent=summary.sent,
+            blocked=summary.blocked,
+            failed=summary.failed,
+            remaining=summary.remaining,
+        )
+    ]
     if summary.skipped:
-        # TRANSLATORS: recipients never sent to (they withdrew consent or erased their data)
-        line += " · " + t("Skipped {skipped}").format(skipped=summary.skipped)
-    return line
+        # TRANSLATORS: recipients not sent to: consent ended after the broadcast was queued
+        parts.append(t("Skipped {count}").format(count=summary.skipped))
+    if summary.in_doubt:
+        # TRANSLATORS: recipients whose message may have arrived or not (no answer came)
+        parts.append(t("In doubt {count}").format(count=summary.in_doubt))
+    return " · ".join(parts)
+
+
+def skip_reason_label(reason: str, t: Translator) -> str:
+    labels = {
+        # TRANSLATORS: why a recipient was skipped
+        "unsubscribed": t("unsubscribed before their turn"),
+        # TRANSLATORS: why a recipient was skipped
+        "blocked": t("blocked the bot before their turn"),
+        # TRANSLATORS: why a recipient was skipped (/forget)
+        "erased": t("erased their data before their turn"),
+    }
+    return labels.get(reason, reason)
+
+
+def explanation_lines(summary: BroadcastSummary, t: Translator) -> list[str]:
+    """What skipped and in doubt mean, for the report (HTML-escaped)."""
+    lines: list[str] = []
+    if summary.skip_reasons:
+        lines.append(html.escape(t("Skipped (not sent):")))
+        lines += [
+            f"• {html.escape(skip_reason_label(reason, t))}: {count}"
+            for reason, count in summary.skip_reasons
+        ]
+    if summary.in_doubt:
+        lines.append(
+            html.escape(
+                t(
+                    "In doubt: Telegram did not answer in time, so these may have been "
+                    "delivered; they were not sent again."
+                )
+            )
+        )
+    return lines
 
 
 def short_reason(reason: str, limit: int = REASON_CHARS) -> str:
@@ -103,6 +142,7 @@ def format_progress(summary: BroadcastSummary, t: Translator) -> str:
             took = (summary.finished_at - summary.started_at).total_seconds()
             lines.append(html.escape(t("Took {duration}").format(duration=format_duration(took))))
         lines += _reason_lines(summary, t)
+        lines += explanation_lines(summary, t)
     text = "\n".join(lines)
     return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 1] + "…"
 

@@ -84,9 +84,9 @@ SHOW_REASONS = 20
 
 
 def _counts(s: BroadcastSummary) -> str:
-    skipped = f", skipped {s.skipped}" if s.skipped else ""
     return (
-        f"sent {s.sent}, blocked {s.blocked}, failed {s.failed}{skipped}, remaining {s.remaining}"
+        f"sent {s.sent}, blocked {s.blocked}, failed {s.failed}, skipped {s.skipped}, "
+        f"in doubt {s.in_doubt}, remaining {s.remaining}"
     )
 
 
@@ -96,12 +96,13 @@ async def _list(storage: Storage, out: TextIO) -> int:
         print("no broadcasts yet", file=out)
         return EXIT_OK
     header = f"{'id':>5}  {'status':<10} {'send at':<21} {'total':>7} {'sent':>7} "
-    header += f"{'blocked':>7} {'failed':>7} {'left':>7}  paid"
+    header += f"{'blocked':>7} {'failed':>7} {'skipped':>7} {'doubt':>7} {'left':>7}  paid"
     print(header, file=out)
     for s in summaries:
         print(
             f"{s.id:>5}  {s.status:<10} {format_time(s.send_at):<21} {s.total:>7} {s.sent:>7} "
-            f"{s.blocked:>7} {s.failed:>7} {s.remaining:>7}  {'yes' if s.paid else 'no'}",
+            f"{s.blocked:>7} {s.failed:>7} {s.skipped:>7} {s.in_doubt:>7} {s.remaining:>7}  "
+            f"{'yes' if s.paid else 'no'}",
             file=out,
         )
     return EXIT_OK
@@ -134,7 +135,12 @@ async def _show(storage: Storage, broadcast_id: int, out: TextIO, err: TextIO) -
     ]
     if s.in_doubt:
         lines.append(
-            f"resumed after a crash: {s.in_doubt} recipient(s) were sent again "
+            f"in doubt:  {s.in_doubt} recipient(s): no answer came in time, so they may have "
+            "been delivered; not sent again"
+        )
+    if s.resent_after_crash:
+        lines.append(
+            f"resumed after a crash: {s.resent_after_crash} recipient(s) were sent again "
             "(they may have got it twice)"
         )
     if s.failure_reasons:
@@ -143,6 +149,9 @@ async def _show(storage: Storage, broadcast_id: int, out: TextIO, err: TextIO) -
         lines += [f"  {count:>6}  {short_reason(reason, 200)}" for reason, count in shown]
         if more:
             lines.append(f"  … and {more} more reason(s), {recipients} recipient(s)")
+    if s.skip_reasons:
+        lines.append("skipped (consent gone before their turn; not sent):")
+        lines += [f"  {count:>6}  {reason}" for reason, count in s.skip_reasons]
     print("\n".join(lines), file=out)
     return EXIT_OK
 

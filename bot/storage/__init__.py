@@ -11,7 +11,9 @@ See ``store.py`` for the interface, ``migrations/`` for how the schema evolves a
 ``url.py`` for the accepted ``DATABASE_URL`` forms.
 """
 
-from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient
+from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient, SkipReason
+from bot.storage.connection import DEFAULT_STATEMENT_TIMEOUT, DatabaseTimeouts
+from bot.storage.deliveries import Claim
 from bot.storage.drafts import DRAFT_TTL, Draft
 from bot.storage.erasure import ERASED, DeliveryCounts, Erased
 from bot.storage.errors import (
@@ -30,15 +32,19 @@ __all__ = [
     "DATABASE_ERRORS",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATABASE_URL",
+    "DEFAULT_STATEMENT_TIMEOUT",
     "DRAFT_TTL",
     "ERASED",
     "BroadcastSummary",
+    "Claim",
     "DatabaseTarget",
+    "DatabaseTimeouts",
     "DeliveryCounts",
     "Draft",
     "Erased",
     "Outcome",
     "Recipient",
+    "SkipReason",
     "Storage",
     "StorageConfigError",
     "StorageError",

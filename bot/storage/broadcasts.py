@@ -3,12 +3,23 @@
 Mixed into :class:`bot.storage.Storage`. A broadcast is ``scheduled`` until the delivery engine
 (``bot.broadcast.engine``) starts it, then ``sending``, then ``done``; ``cancelled`` at any point
 before ``done``. Its recipients are a snapshot of the matching active subscribers, taken when it
-is queued, each with the locale they had then. A recipient is ``pending``, then ``sending``
-(written *before* the request leaves, so a crash leaves it marked as possibly delivered), then
-one of the final states ``sent`` (with the message id), ``blocked``, ``failed`` (with the
-reason) or ``skipped`` (never sent, with the reason: "erased" when the user erased their data
-with /forget, see ``erasure.py``). A retriable failure puts it back to ``pending`` with
-``retry_at``.
+is queued; consent and language are looked at again when each recipient is claimed
+(``deliveries.py``). A recipient is ``pending``, then ``sending`` (written *before* the request
+leaves, so a crash leaves it marked as possibly delivered), then one final state:
+
+- ``sent`` (with the message id);
+- ``blocked``: Telegram answered 403 (the user blocked the bot; the subscription ends);
+- ``failed``: with the reason (a 400, or retries used up);
+- ``skipped``: never sent, because consent was gone when its turn came; the reason says why:
+  ``unsubscribed``, ``blocked`` (a ``my_chat_member`` update said so) or ``erased`` (no
+  subscription any more: ``/forget``);
+- ``in_doubt``: the request left but its answer did not come (a read timeout, or the engine
+  stopped while waiting): Telegram may have delivered it, so it is not sent again.
+
+A retriable failure puts it back to ``pending`` with ``retry_at``. Besides the ``in_doubt``
+state, a broadcast counts ``resent_after_crash``: recipients found ``sending`` after a crash and
+sent again (they may have got it twice). The two are the two sources of doubt: one may have
+missed nothing and got nothing twice; the other may have got it twice.
 """
 
 from __future__ import annotations
@@ -29,9 +40,12 @@ from bot.core.times import utc
 from bot.storage.tables import broadcast_recipients, broadcasts, subscriptions
 
 BroadcastStatus = Literal["scheduled", "sending", "done", "cancelled"]
-RecipientState = Literal["pending", "sending", "sent", "blocked", "failed", "skipped"]
-FINAL_STATES: tuple[RecipientState, ...] = ("sent", "blocked", "failed", "skipped")
+RecipientState = Literal["pending", "sending", "sent", "blocked", "failed", "skipped", "in_doubt"]
+FINAL_STATES: tuple[RecipientState, ...] = ("sent", "blocked", "failed", "skipped", "in_doubt")
 REASON_MAX_LENGTH = 200
+
+#: Why a recipient was ``skipped`` (its ``reason``): consent was gone when its turn came.
+SkipReason = Literal["unsubscribed", "blocked", "erased"]
 
 _r = broadcast_recipients
 _b = broadcasts
@@ -60,9 +74,11 @@ class BroadcastSummary:
     sent: int
     blocked: int
     failed: int
-    skipped: int  # never sent: consent withdrawn or data erased before the send
+    skipped: int  # consent gone before their turn: never sent
+    in_doubt: int  # the answer was lost (read timeout): may have been delivered, not resent
     failure_reasons: tuple[tuple[str, int], ...]  # (reason, count), most frequent first
-    in_doubt: int  # recipients sent again after a crash: at most this many duplicates
+    skip_reasons: tuple[tuple[str, int], ...]  # (unsubscribed/blocked/erased, count)
+    resent_after_crash: int  # found "sending" after a crash and sent again: maybe twice
     eta_seconds: float | None  # from the pace so far; None before it starts or when finished
 
     @property
@@ -71,7 +87,7 @@ class BroadcastSummary:
 
     @property
     def settled(self) -> int:
-        return self.sent + self.blocked + self.failed + self.skipped
+        return self.sent + self.blocked + self.failed + self.skipped + self.in_doubt
 
     @property
     def progress(self) -> float:
@@ -262,20 +278,34 @@ class BroadcastStore:
         )
         for broadcast_id, state, count in result:
             counts[int(broadcast_id)][str(state)] = int(count)
-        reasons: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
+        reasons: dict[tuple[int, str], list[tuple[str, int]]] = {}
         result = await conn.execute(
-            select(_r.c.broadcast_id, _r.c.reason, func.count())
-            .where(_r.c.broadcast_id.in_(ids), _r.c.state == "failed")
-            .group_by(_r.c.broadcast_id, _r.c.reason)
+            select(_r.c.broadcast_id, _r.c.state, _r.c.reason, func.count())
+            .where(_r.c.broadcast_id.in_(ids), _r.c.state.in_(("failed", "skipped")))
+            .group_by(_r.c.broadcast_id, _r.c.state, _r.c.reason)
         )
-        for broadcast_id, reason, count in result:
-            reasons[int(broadcast_id)].append((str(reason or "unknown"), int(count)))
+        for broadcast_id, state, reason, count in result:
+            key = (int(broadcast_id), str(state))
+            reasons.setdefault(key, []).append((str(reason or "unknown"), int(count)))
         now = utc()
-        return [self._summary(row, counts[int(row.id)], reasons[int(row.id)], now) for row in rows]
+        return [
+            self._summary(
+                row,
+                counts[int(row.id)],
+                _by_count(reasons.get((int(row.id), "failed"), [])),
+                _by_count(reasons.get((int(row.id), "skipped"), [])),
+                now,
+            )
+            for row in rows
+        ]
 
     @staticmethod
     def _summary(
-        row: Row[Any], counts: Mapping[str, int], reasons: list[tuple[str, int]], now: datetime
+        row: Row[Any],
+        counts: Mapping[str, int],
+        failures: tuple[tuple[str, int], ...],
+        skips: tuple[tuple[str, int], ...],
+        now: datetime,
     ) -> BroadcastSummary:
         pending, sending = counts.get("pending", 0), counts.get("sending", 0)
         settled = sum(counts.get(state, 0) for state in FINAL_STATES)
@@ -304,7 +334,15 @@ class BroadcastStore:
             blocked=counts.get("blocked", 0),
             failed=counts.get("failed", 0),
             skipped=counts.get("skipped", 0),
-            failure_reasons=tuple(sorted(reasons, key=lambda item: (-item[1], item[0]))),
-            in_doubt=int(row.in_doubt),
+            in_doubt=counts.get("in_doubt", 0),
+            failure_reasons=failures,
+            skip_reasons=skips,
+            # The column keeps its first name: it counted the only doubt there was then.
+            resent_after_crash=int(row.in_doubt),
             eta_seconds=eta,
         )
+
+
+def _by_count(reasons: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """Most frequent first, then alphabetically."""
+    return tuple(sorted(reasons, key=lambda item: (-item[1], item[0])))

@@ -1,16 +1,26 @@
 """The delivery side of broadcasts: what the engine claims, records and recovers.
 
 Mixed into :class:`bot.storage.Storage` (see ``broadcasts.py`` for the states). Recipients are
-claimed as ``sending`` before their request leaves, results are written back in batches, and
-rows left ``sending`` by a crash go back to ``pending`` as ``in_doubt``.
+claimed as ``sending`` before their request leaves, and consent is checked in the claiming
+statement itself: a recipient whose subscription ended (or is gone) since queueing becomes
+``skipped`` instead, and a claimed one takes the subscription's current language. Results are
+written back in batches, and rows left ``sending`` by a crash go back to ``pending``, counted
+as resent after a crash.
+
+Every statement here is safe to repeat after an error whose outcome is unknown (a connection
+lost during COMMIT): results are only written to rows still ``sending``, and a broadcast is
+``done`` only when the finishing statement itself finds nothing ``pending`` or ``sending``.
+One engine delivers per database (issue 10 adds a lease for several).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core.redaction import redact
 from bot.core.times import as_utc, utc
@@ -21,11 +31,54 @@ from bot.storage.broadcasts import (
     BroadcastSummary,
     Outcome,
     Recipient,
+    SkipReason,
 )
 from bot.storage.tables import UTCDateTime, broadcast_recipients, broadcasts, subscriptions
 
 _r = broadcast_recipients
 _b = broadcasts
+_s = subscriptions
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim did: the recipients now ``sending``, and how many became ``skipped``."""
+
+    recipients: list[Recipient]
+    skipped: int
+
+
+def _has_subscription() -> ColumnElement[bool]:
+    return exists().where(_s.c.user_id == _r.c.user_id)
+
+
+def _consents() -> ColumnElement[bool]:
+    """The recipient row's user has an active subscription (correlated to ``_r``)."""
+    return exists().where(
+        _s.c.user_id == _r.c.user_id, _s.c.unsubscribed_at.is_(None), _s.c.blocked_at.is_(None)
+    )
+
+
+def _skip_reason() -> ColumnElement[str]:
+    """Why a recipient without consent is skipped (see ``SkipReason``)."""
+    blocked = exists().where(_s.c.user_id == _r.c.user_id, _s.c.blocked_at.is_not(None))
+    return case((~_has_subscription(), "erased"), (blocked, "blocked"), else_="unsubscribed")
+
+
+def _due(broadcast_id: int, when: datetime, limit: int) -> ColumnElement[bool]:
+    """``_r.user_id`` is among the first ``limit`` due pending recipients of the broadcast."""
+    due = _r.alias("due")
+    first = (
+        select(due.c.user_id)
+        .where(
+            due.c.broadcast_id == broadcast_id,
+            due.c.state == "pending",
+            or_(due.c.retry_at.is_(None), due.c.retry_at <= when),
+        )
+        .order_by(due.c.user_id)
+        .limit(limit)
+    )
+    return _r.c.user_id.in_(first)
 
 
 class DeliveryStore(BroadcastStore):
@@ -89,10 +142,14 @@ class DeliveryStore(BroadcastStore):
         return bool(result.rowcount)
 
     async def finish_broadcast(self, broadcast_id: int, *, now: datetime | None = None) -> bool:
-        """sending -> done; False if it was cancelled meanwhile."""
+        """sending -> done, only if no recipient is ``pending`` or ``sending`` (checked in the
+        statement); False if it was cancelled meanwhile or recipients remain."""
+        remaining = exists().where(
+            _r.c.broadcast_id == broadcast_id, _r.c.state.in_(("pending", "sending"))
+        )
         stmt = (
             update(_b)
-            .where(_b.c.id == broadcast_id, _b.c.status == "sending")
+            .where(_b.c.id == broadcast_id, _b.c.status == "sending", ~remaining)
             .values(status="done", finished_at=utc(now))
         )
         async with self._single.begin() as conn:
@@ -101,34 +158,56 @@ class DeliveryStore(BroadcastStore):
 
     async def claim_recipients(
         self, broadcast_id: int, limit: int, *, now: datetime | None = None
-    ) -> list[Recipient]:
-        """Up to ``limit`` due pending recipients, marked ``sending`` before they are returned."""
+    ) -> Claim:
+        """Up to ``limit`` due pending recipients, marked ``sending`` before they are returned.
+
+        Consent is checked in the same statements: due recipients whose subscription ended or
+        is gone become ``skipped`` (with the reason), and only those who still consent are
+        claimed, each with the subscription's current locale (stored in the row too). Both
+        statements re-check ``state = 'pending'`` on the row they change.
+        """
         if limit <= 0:
-            return []
+            return Claim([], 0)
         when = utc(now)
+        at = bindparam("when", when, type_=UTCDateTime())
+        mine = and_(_r.c.broadcast_id == broadcast_id, _r.c.state == "pending")
+        skip = (
+            update(_r)
+            .where(mine, _due(broadcast_id, when, limit), ~_consents())
+            .values(state="skipped", reason=_skip_reason(), retry_at=None, updated_at=at)
+        )
+        current_locale = select(_s.c.locale).where(_s.c.user_id == _r.c.user_id)
+        claim = (
+            update(_r)
+            .where(mine, _due(broadcast_id, when, limit), _consents())
+            .values(state="sending", locale=current_locale.scalar_subquery(), updated_at=at)
+            .returning(_r.c.user_id, _r.c.locale, _r.c.attempts)
+        )
         async with self._serial.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(_r.c.user_id, _r.c.locale, _r.c.attempts)
-                    .where(
-                        _r.c.broadcast_id == broadcast_id,
-                        _r.c.state == "pending",
-                        or_(_r.c.retry_at.is_(None), _r.c.retry_at <= when),
-                    )
-                    .order_by(_r.c.user_id)
-                    .limit(limit)
-                )
-            ).all()
-            if rows:
-                await conn.execute(
-                    update(_r)
-                    .where(
-                        _r.c.broadcast_id == broadcast_id,
-                        _r.c.user_id.in_([row.user_id for row in rows]),
-                    )
-                    .values(state="sending", updated_at=when)
-                )
-        return [Recipient(int(r.user_id), str(r.locale), int(r.attempts)) for r in rows]
+            skipped = (await conn.execute(skip)).rowcount
+            rows = (await conn.execute(claim)).all()
+        recipients = [Recipient(int(r.user_id), str(r.locale), int(r.attempts)) for r in rows]
+        recipients.sort(key=lambda recipient: recipient.user_id)
+        return Claim(recipients, int(skipped or 0))
+
+    async def skip_pending_recipients(
+        self, user_id: int, reason: SkipReason = "erased", *, now: datetime | None = None
+    ) -> int:
+        """Every ``pending`` recipient row of ``user_id``, in any broadcast, becomes ``skipped``.
+
+        For ``/forget`` (reason ``erased``): run it in the same breath as deleting the
+        subscription. Rows already ``sending`` are in flight and get their outcome from the
+        engine; the engine would skip the pending ones at their turn anyway (no subscription),
+        this only makes it immediate. Returns the number of rows skipped.
+        """
+        stmt = (
+            update(_r)
+            .where(_r.c.user_id == user_id, _r.c.state == "pending")
+            .values(state="skipped", reason=reason, retry_at=None, updated_at=utc(now))
+        )
+        async with self._single.begin() as conn:
+            result = await conn.execute(stmt)
+        return int(result.rowcount or 0)
 
     async def release_recipients(self, broadcast_id: int, user_ids: Iterable[int]) -> None:
         """Claimed recipients whose request never left go back to ``pending``."""
@@ -147,6 +226,21 @@ class DeliveryStore(BroadcastStore):
         async with self._single.begin() as conn:
             await conn.execute(stmt)
 
+    async def release_unheld(self, broadcast_id: int, held: Collection[int]) -> int:
+        """``sending`` rows of the broadcast other than ``held`` go back to ``pending``.
+
+        After a claim whose answer was lost (the connection dropped during COMMIT) the rows it
+        marked are ``sending`` but nobody sends them; ``held`` are the ones the engine knows it
+        claimed. Only correct with one engine per database. Returns the rows released.
+        """
+        conditions = [_r.c.broadcast_id == broadcast_id, _r.c.state == "sending"]
+        if held:
+            conditions.append(_r.c.user_id.not_in(list(held)))
+        stmt = update(_r).where(*conditions).values(state="pending")
+        async with self._single.begin() as conn:
+            result = await conn.execute(stmt)
+        return int(result.rowcount or 0)
+
     async def record_outcomes(
         self, broadcast_id: int, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> None:
@@ -154,13 +248,20 @@ class DeliveryStore(BroadcastStore):
 
         Reasons are redacted here, whoever wrote them: an error text may quote the request URL,
         which holds the bot token (``bot.core.redaction``).
+
+        Only rows still ``sending`` change, so writing a batch again (after an error whose
+        outcome was unknown) changes nothing that moved on.
         """
         if not outcomes:
             return
         when = utc(now)
         stmt = (
             update(_r)
-            .where(_r.c.broadcast_id == broadcast_id, _r.c.user_id == bindparam("u"))
+            .where(
+                _r.c.broadcast_id == broadcast_id,
+                _r.c.user_id == bindparam("u"),
+                _r.c.state == "sending",
+            )
             .values(
                 state=bindparam("s"),
                 attempts=bindparam("a"),

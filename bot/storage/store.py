@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.times import utc
-from bot.storage.connection import create_engine_for, enable_sqlite_wal
+from bot.storage.connection import DatabaseTimeouts, create_engine_for, enable_sqlite_wal
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.drafts import DraftStore
 from bot.storage.erasure import ErasureStore
@@ -74,11 +74,22 @@ class Storage(SubscriptionStore, DeliveryStore, DraftStore, ErasureStore):
     their methods through the base classes.
     """
 
-    def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        target: DatabaseTarget,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        bounded: bool = False,
+    ) -> None:
+        """``bounded``: ``engine`` has statement timeouts (``DatabaseTimeouts``), so migrations
+        on PostgreSQL get an engine of their own without them."""
         # postgresql.insert and sqlite.insert build different classes with the same API.
         insert: Callable[[Table], Any]
         self._engine = engine
         self._target = target
+        self._connect_timeout = connect_timeout
+        self._bounded = bounded
         if target.backend == "postgresql":
             # Single statements: autocommit, one round trip each.
             self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -148,10 +159,20 @@ class Storage(SubscriptionStore, DeliveryStore, DraftStore, ErasureStore):
         """Apply pending revisions (``open_storage`` already did); returns the head revision.
 
         ``extra_versions``: more directories of revisions on top of the package's (tests).
+        On PostgreSQL they run without ``statement_timeout``: a revision may rewrite a large
+        table (SQLite has no statement bound, only its busy timeout).
         """
-        return await upgrade_to_head(
-            self._serial, schema=self.schema, extra_versions=extra_versions
+        if not (self._bounded and self.backend == "postgresql"):
+            return await upgrade_to_head(
+                self._serial, schema=self.schema, extra_versions=extra_versions
+            )
+        engine = create_engine_for(
+            self._target, connect_timeout=self._connect_timeout, timeouts=None
         )
+        try:
+            return await upgrade_to_head(engine, schema=self.schema, extra_versions=extra_versions)
+        finally:
+            await engine.dispose()
 
     async def schema_version(self) -> str | None:
         """The Alembic revision the database is at (``None`` only before the first upgrade)."""
@@ -198,19 +219,22 @@ async def open_storage(
     *,
     schema: str | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    timeouts: DatabaseTimeouts | None = None,
 ) -> Storage:
     """Connect to ``url`` (see ``bot.storage.url``) and apply pending migrations.
 
     ``schema`` (PostgreSQL only) keeps every table in that schema, created if missing; it
-    overrides a ``?schema=`` parameter in the URL.
+    overrides a ``?schema=`` parameter in the URL. ``timeouts`` bound every statement and pool
+    wait (default: :class:`DatabaseTimeouts`, ``DATABASE_TIMEOUT`` in the bot's settings).
 
     Raises :class:`StorageConfigError` for a bad URL, :class:`StorageUnavailableError` when the
     server or file cannot be reached, :class:`StorageSchemaError` when migrating fails.
     All of them are :class:`StorageError` with a one-line message and no password.
     """
     target = parse_database_url(url, schema=schema)
-    engine = create_engine_for(target, connect_timeout=connect_timeout)
-    storage = Storage(engine, target)
+    timeouts = timeouts or DatabaseTimeouts()
+    engine = create_engine_for(target, connect_timeout=connect_timeout, timeouts=timeouts)
+    storage = Storage(engine, target, connect_timeout=connect_timeout, bounded=True)
     try:
         await _probe(engine, target, connect_timeout)
         version = await storage.apply_migrations()

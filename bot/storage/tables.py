@@ -101,7 +101,8 @@ broadcasts = Table(
     Column("progress_chat_id", BigInteger, nullable=True),
     Column("progress_message_id", BigInteger, nullable=True),
     Column("total", Integer, nullable=False),
-    # Recipients found "sending" after a crash and sent again (possible duplicates).
+    # Recipients found "sending" after a crash and sent again (possible duplicates); shown as
+    # BroadcastSummary.resent_after_crash (the name predates the in_doubt recipient state).
     Column("in_doubt", Integer, nullable=False),
 )
 
@@ -117,7 +118,8 @@ broadcast_recipients = Table(
     ),
     Column("user_id", BigInteger, primary_key=True, autoincrement=False),
     Column("locale", String(LOCALE_MAX_LENGTH), nullable=False),
-    # pending, sending (the request may be in flight), sent, blocked, failed
+    # pending, sending (the request may be in flight), sent, blocked, failed, skipped,
+    # in_doubt (see storage/broadcasts.py)
     Column("state", String(8), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("retry_at", UTCDateTime(), nullable=True),

@@ -5,8 +5,21 @@ from __future__ import annotations
 import warnings
 from datetime import timedelta
 
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TimedOut
 from telegram.warnings import PTBDeprecationWarning
+
+
+class ReadTimedOut(TimedOut):
+    """The request was sent but its answer did not come in time: it may have been carried out.
+
+    Raised by ``transport.AiohttpRequest`` instead of a plain :class:`~telegram.error.TimedOut`
+    once the request has left (the read timeout, or the total one after connecting). A plain
+    ``TimedOut`` from it means the request never left (no connection in time): safe to retry.
+    The broadcast engine never resends after this one (the recipient ends ``in_doubt``).
+    """
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Timed out waiting for the answer")
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

@@ -20,7 +20,7 @@ from bot.core.interests import Interests
 from bot.core.render import Renderer
 from bot.core.search.counts import TypedCounts
 from bot.core.search.desk import QuestionDesk
-from bot.storage import Storage, open_storage
+from bot.storage import DatabaseTimeouts, Storage, open_storage
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
 
@@ -77,7 +77,10 @@ async def create_runtime(
     settings: Settings, content: LoadedContent, storage: Storage | None = None
 ) -> Runtime:
     if storage is None:
-        storage = await open_storage(settings.database_url)
+        timeout = settings.database_timeout
+        storage = await open_storage(
+            settings.database_url, timeouts=DatabaseTimeouts(statement=timeout, pool=timeout)
+        )
     desk = QuestionDesk.build(content, settings)
     return Runtime(
         settings,

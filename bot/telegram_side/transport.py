@@ -25,6 +25,8 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.telegram_side.api_errors import ReadTimedOut
+
 #: (method name, chat id or None, HTTP status, retry_after seconds or None)
 Observer = Callable[[str, int | None, int, float | None], None]
 
@@ -47,7 +49,8 @@ class AiohttpRequest(BaseRequest):
     """A :class:`~telegram.request.BaseRequest` on an aiohttp ``ClientSession``.
 
     Requests without files go as one JSON body (``RequestData.json_payload``); uploads as
-    multipart. Timeouts map to :class:`telegram.error.TimedOut`, other client errors to
+    multipart. Timeouts map to :class:`telegram.error.TimedOut` (``ReadTimedOut``, a subclass,
+    once the request has left: it may have been carried out), other client errors to
     :class:`telegram.error.NetworkError`, as PTB's own transport does.
     """
 
@@ -104,7 +107,10 @@ class AiohttpRequest(BaseRequest):
         connect = _seconds(connect_timeout, self._connect_timeout)
         pool = _seconds(pool_timeout, self._pool_timeout)
         write = _seconds(write_timeout, self._write_timeout)
-        total = None if read is None or write is None else read + write + (connect or 0)
+        # At least the pool wait plus the rest, so that a timeout while getting a connection is
+        # always aiohttp's ConnectionTimeoutError (the request never left), never the total's.
+        waited = max(connect or 0, pool or 0)
+        total = None if read is None or write is None else read + write + waited
         timeout = aiohttp.ClientTimeout(
             total=total, connect=pool, sock_connect=connect, sock_read=read
         )
@@ -132,8 +138,10 @@ class AiohttpRequest(BaseRequest):
                 method, url, data=data, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 return response.status, await response.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TimedOut from exc  # no connection in time: the request never left
         except TimeoutError as exc:
-            raise TimedOut from exc
+            raise ReadTimedOut from exc  # sent, no answer in time: it may have been carried out
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.core.content.bundle import load_content
-from bot.storage import open_storage
+from bot.storage import DatabaseTimeouts, open_storage
 from bot.telegram_side.context import BotApplication
 from bot.telegram_side.runtime import Runtime, create_runtime
 from bot.telegram_side.wiring import build_application, running
@@ -32,7 +32,12 @@ async def running_bot(
 ) -> AsyncIterator[RunningBot]:
     """Load content, open storage, start long polling against ``emulator``; stop on exit."""
     content = load_content(settings)
-    storage = await open_storage(database_url or settings.database_url, schema=schema)
+    timeout = settings.database_timeout
+    storage = await open_storage(
+        database_url or settings.database_url,
+        schema=schema,
+        timeouts=DatabaseTimeouts(statement=timeout, pool=timeout),
+    )
     try:
         runtime = await create_runtime(settings, content, storage)
         app = build_application(
