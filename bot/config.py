@@ -16,6 +16,8 @@ DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
+# A bot's username: 5-32 of A-Za-z0-9_, ending in "bot" (any case), as @BotFather requires.
+BOT_USERNAME_RE = re.compile(r"[A-Za-z0-9_]{2,29}[Bb][Oo][Tt]")
 MIN_LOG_ID_KEY_LENGTH = 16
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,30}$")
 # Emergency numbers are short: 112, 120, 911, 999, 000, and 15 or 17 in France.
@@ -77,6 +79,9 @@ class Settings:
     # Seconds one database statement (or a wait for a pooled connection) may take before it
     # fails: PostgreSQL's statement_timeout, SQLite's busy_timeout (bot/storage/connection.py).
     database_timeout: float = 5.0
+    # The bot's @username, for the links of `qr` (t.me/<username>?start=…); None: ask
+    # Telegram (getMe) with BOT_TOKEN.
+    bot_username: str | None = None
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
         return (
@@ -125,6 +130,7 @@ class Settings:
                 "+86 10 1234 5678",
             ),
             database_timeout=_seconds(read("DATABASE_TIMEOUT"), "DATABASE_TIMEOUT", 5.0),
+            bot_username=_bot_username(read("BOT_USERNAME")),
         )
 
 
@@ -149,6 +155,19 @@ def _token(token: str | None, required: bool) -> str | None:
     if not _TOKEN_RE.match(token):
         raise ConfigError("BOT_TOKEN", "does not look like a token from @BotFather")
     return token
+
+
+def _bot_username(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    name = raw.removeprefix("@")
+    if not BOT_USERNAME_RE.fullmatch(name):
+        raise ConfigError(
+            "BOT_USERNAME",
+            f"{raw!r} is not a bot's username: 5-32 letters, digits or _, ending in 'bot' "
+            "(as @BotFather gave it, e.g. my_hospital_bot)",
+        )
+    return name
 
 
 def _http_url(value: str, name: str, problem: str) -> str:

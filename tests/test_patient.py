@@ -262,9 +262,11 @@ async def test_long_topic_is_split_into_pages(
         for number in range(2, total + 1):
             await user.press("Next ▶")
             pages.append(user.last_text())
-            assert pages[-1].endswith(f"Page {number} of {total}")
+            # The last page asks "Was this helpful?" under the page line.
+            ask = "\n\nWas this helpful?" if number == total else ""
+            assert pages[-1].endswith(f"Page {number} of {total}{ask}")
             paging = ["◀ Previous", "Next ▶"] if number < total else ["◀ Previous"]
-            assert user.buttons()[-2] == paging
+            assert user.buttons()[-2 if number < total else -3] == paging
         await user.press("◀ Previous")
         assert user.last_text() == pages[-2]
     joined = "\n".join(pages)
@@ -313,7 +315,7 @@ async def test_words_on_this_page_open_and_come_back(
     for label in ("Suitable tumours", "Tumour complications", "Stents: windpipe, food pipe"):
         await user.press(label)
     stents = user.last_text()
-    assert user.buttons() == [["📖 Words on this page"], ["⬅ Back", "🏠 Home"]]
+    assert user.buttons() == [["📖 Words on this page"], ["👍", "👎"], ["⬅ Back", "🏠 Home"]]
     await user.press("📖 Words on this page")
     words = user.last_text()
     assert words.startswith(
@@ -331,7 +333,7 @@ async def test_words_on_this_page_open_and_come_back(
     await user.press("Role in tumour treatment")
     await user.press("Next ▶")
     second = user.last_text()
-    assert second.endswith("Page 2 of 2")
+    assert second.endswith("Page 2 of 2\n\nWas this helpful?")
     await user.press("📖 Words on this page")
     assert "Radiotherapy — treatment of cancer with high-energy rays" in user.last_text()
     assert "Haemangioma" not in user.last_text()  # a word of page 1 only

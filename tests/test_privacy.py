@@ -16,7 +16,13 @@ from bot.core.content.privacy_text import load_privacy_texts
 from bot.core.pseudonyms import user_tag
 from bot.core.times import utc
 from bot.storage import Storage
-from bot.storage.tables import broadcast_drafts, broadcast_recipients, subscriptions, users
+from bot.storage.tables import (
+    broadcast_drafts,
+    broadcast_recipients,
+    subscriptions,
+    topic_votes,
+    users,
+)
 from bot.telegram_side.retention import RetentionJob
 from bot.testing import BotAPIEmulator
 from bot.testing.harness import RunningBot
@@ -49,6 +55,7 @@ async def rows_naming(storage: Storage, user_id: int) -> dict[str, int]:
             (subscriptions, subscriptions.c.user_id),
             (broadcast_recipients, broadcast_recipients.c.user_id),
             (broadcast_drafts, broadcast_drafts.c.admin_id),
+            (topic_votes, topic_votes.c.user_id),
         ):
             count = len((await conn.execute(select(column).where(column == user_id))).all())
             if count:

@@ -74,6 +74,8 @@ async def test_migrations_create_tables_and_record_the_revision(storage: Storage
         "broadcast_recipients",
         "broadcast_drafts",
         "quiet_chats",
+        "topic_votes",
+        "daily_counts",
     }
     assert await storage.schema_version() == head_revision()
     assert await version_rows(storage) == [head_revision()]

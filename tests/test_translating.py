@@ -299,7 +299,13 @@ def test_render_prints_the_topic_as_telegram_shows_it(
     assert lines[1] == "首页 › 适用肿瘤 › 良性肿瘤及囊肿"
     assert "<b>" not in out  # the visible text, as on the phone
     assert "方法是超选择性靶血管颗粒栓塞术" in out
-    assert lines[-4:] == ["[1] 肝囊肿、肾囊肿", "[2] 📖 本页术语", "[3] ⬅ 返回   [4] 🏠 首页", ""]
+    assert lines[-5:] == [
+        "[1] 肝囊肿、肾囊肿",
+        "[2] 📖 本页术语",
+        "[3] 👍   [4] 👎",
+        "[5] ⬅ 返回   [6] 🏠 首页",
+        "",
+    ]
     code, out, _err = run(capsys, "render", "liver-cancer", "--lang", "zh_Hans", "--words")
     assert code == 0
     assert "── words on page 1 · 1 of 1 " in out
@@ -331,13 +337,15 @@ def test_every_topic_ends_with_who_reviewed_it_and_when(project_copy: tuple[Path
     loaded = load_content(make_settings())
     renderer = Renderer(loaded.library, loaded.catalogs, make_settings().hospital)
     en = renderer.topic("en", "what").text
+    # The review line ends the topic; only the question above 👍 👎 comes after it.
     assert en.endswith(
         "<i>Reviewed by Interventional radiology consultant (draft sign-off pending) on "
-        "November 26, 2026</i>"
+        "November 26, 2026</i>\n\n<i>Was this helpful?</i>"
     )
     # The date is formatted by Babel for the locale, the sentence by the catalog.
     assert renderer.topic("zh_Hans", "what").text.endswith(
         "<i>由介入放射科专科医师（草稿，待临床签字确认）于2026年11月26日审核</i>"
+        "\n\n<i>这些内容对您有帮助吗？</i>"
     )
     assert "Reviewed" not in renderer.home("en").text
     # Who is said only with when: without `reviewed_by`, the date alone.
@@ -348,8 +356,13 @@ def test_every_topic_ends_with_who_reviewed_it_and_when(project_copy: tuple[Path
         path.write_text("".join(x for x in lines if not x.startswith("reviewed_by:")), "utf-8")
     loaded = load_content(make_settings(content, locales))
     renderer = Renderer(loaded.library, loaded.catalogs, make_settings().hospital)
-    assert renderer.topic("en", "what").text.endswith("<i>Last reviewed: November 26, 2026</i>")
-    assert renderer.topic("zh_Hans", "what").text.endswith("<i>最后审核日期：2026年11月26日</i>")
+    ask = {"en": "\n\n<i>Was this helpful?</i>", "zh_Hans": "\n\n<i>这些内容对您有帮助吗？</i>"}
+    assert renderer.topic("en", "what").text.endswith(
+        "<i>Last reviewed: November 26, 2026</i>" + ask["en"]
+    )
+    assert renderer.topic("zh_Hans", "what").text.endswith(
+        "<i>最后审核日期：2026年11月26日</i>" + ask["zh_Hans"]
+    )
 
 
 def test_status_counts_topics_without_signoff(

@@ -1,8 +1,9 @@
 """`interventional-bot COMMAND` (= `python -m bot COMMAND`): the parser and the dispatch.
 
 Each command family lives in a module of its own (``run_bot`` is the wiring's ``serve``;
-``check_content``, ``demo_chat``, ``translators``, ``broadcast_commands``). They are imported
-only when their command runs, so ``check`` and ``i18n`` never load python-telegram-bot.
+``check_content``, ``demo_chat``, ``translators``, ``broadcast_commands``, ``privacy_commands``,
+``qr_command``, ``stats_commands``). They are imported only when their command runs, so
+``check`` and ``i18n`` never load python-telegram-bot.
 Every setting is read through :class:`~bot.config.Settings`; a bad one, a bad argument or an
 unusable file or database is one line on stderr and exit code 2, never a traceback.
 """
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_translator_commands(sub)
     _add_broadcast_commands(sub)
     _add_privacy_commands(sub)
+    _add_poster_and_stats_commands(sub)
     return parser
 
 
@@ -103,6 +105,25 @@ def _add_privacy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     forget.add_argument("user_id", type=int, metavar="USER_ID")
 
 
+def _add_poster_and_stats_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """`qr` (bot/cli/qr_command.py) and `stats` (bot/cli/stats_commands.py)."""
+    qr = sub.add_parser(
+        "qr", help="print a topic's deep link and write its QR code (for a poster)"
+    )
+    qr.add_argument("topic", metavar="TOPIC", help="topic id, e.g. recovery (home: main menu)")
+    qr.add_argument("--lang", default=None, help="open it in this language, e.g. zh_Hans")
+    qr.add_argument(
+        "--source", default=None, help="where it is printed, counted in stats (e.g. ward3)"
+    )
+    qr.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.png or FILE.svg")
+    stats = sub.add_parser("stats", help="statistics without text: views, answers, links")
+    # Validated by the command (one-line errors), not by argparse.
+    stats.add_argument("--days", default=None, help="the last N days, today included (7)")
+    stats.add_argument("--format", default="table", help="table (default) or json")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -152,4 +173,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from bot.cli import privacy_commands
 
         return asyncio.run(privacy_commands.run(args, settings))
+    if command == "qr":
+        from bot.cli import qr_command
+
+        return qr_command.run(args, settings, sys.stdout, sys.stderr)
+    if command == "stats":
+        from bot.cli import stats_commands
+
+        return asyncio.run(stats_commands.run(args, settings, sys.stdout))
     raise AssertionError(command)

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from bot.cli.exits import EXIT_OK
 from bot.config import Settings
+from bot.core import daily_counts
 from bot.storage import Erased, open_storage
 from bot.telegram_side.retention import purge_once
 
@@ -30,7 +31,11 @@ async def run(args: argparse.Namespace, settings: Settings, out: TextIO | None =
             )
             return EXIT_OK
         if action == "forget":
+            subscription = await storage.get_subscription(args.user_id)
             erased = await storage.erase_user(args.user_id)
+            if subscription is not None and subscription.active:  # as the bot counts /forget
+                ended = (daily_counts.utc_today(), daily_counts.SUBSCRIPTION_ENDED, "erased")
+                await storage.add_daily_counts({ended: 1})
             found = "erased" if erased.people else "nothing stored for"
             out.write(f"{found} user {args.user_id}: {_what(erased)}\n")
             return EXIT_OK
@@ -41,5 +46,6 @@ def _what(erased: Erased) -> str:
     return (
         f"{erased.subscriptions} subscription(s) deleted, {erased.skipped} queued broadcast "
         f"message(s) skipped, {erased.anonymised} broadcast record(s) anonymised, "
-        f"{erased.drafts} draft(s) deleted"
+        f"{erased.drafts} draft(s) deleted, {erased.votes} answer(s) to 'Was this helpful?' "
+        "deleted"
     )

@@ -1,6 +1,7 @@
 """callback_data: encode and decode button actions, versioned, at most 64 bytes.
 
-Format ``1:<kind>[:<arg>[:<page>]]``; the glossary words of a page: ``1:w:<topic>:<page>:<n>``.
+Format ``1:<kind>[:<arg>[:<page>]]``; the glossary words of a page: ``1:w:<topic>:<page>:<n>``;
+"Was this helpful?" under a topic: ``1:v:<topic>:y`` (👍) or ``1:v:<topic>:n`` (👎).
 The leading ``1`` is the format version: a button from a message sent by a future (or past)
 format decodes to :class:`Invalid`, never an exception.
 """
@@ -43,6 +44,14 @@ class ShowTerms:
     topic_id: str
     page: int = 0
     terms_page: int = 0
+
+
+@dataclass(frozen=True)
+class Vote:
+    """ "Was this helpful?" under a topic: 👍 (``helpful``) or 👎."""
+
+    topic_id: str
+    helpful: bool
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,7 @@ Action = (
     Home
     | ShowTopic
     | ShowTerms
+    | Vote
     | LanguageMenu
     | SetLanguage
     | Subscribe
@@ -151,27 +161,28 @@ _PAGE_RE = re.compile(r"0|[1-9][0-9]?")
 
 def encode(action: Action) -> str:
     fixed = _FIXED.get(type(action))
-    if fixed is not None:
-        data = f"{VERSION}:{fixed}"
-    elif isinstance(action, ToggleInterest):
-        data = f"{VERSION}:i:{action.interest_id}"
-    elif isinstance(action, SetLanguage):
-        data = f"{VERSION}:L:{action.locale}"
-    elif isinstance(action, ShowTerms):
-        data = f"{VERSION}:w:{action.topic_id}:{action.page}:{action.terms_page}"
-    elif isinstance(action, BroadcastConfirm | BroadcastCancel):
-        data = f"{VERSION}:{_DRAFT_KINDS[type(action)]}:{action.draft_id}"
-    elif isinstance(action, ForgetConfirm):
-        data = f"{VERSION}:fy:{action.tag}:{action.minute}"
-    elif not isinstance(action, ShowTopic):
-        raise TypeError(f"not a button action: {action!r}")
-    else:
-        data = f"{VERSION}:t:{action.topic_id}"
-        if action.page:
-            data += f":{action.page}"
+    data = f"{VERSION}:{fixed}" if fixed is not None else _encode_with_arguments(action)
     if len(data.encode()) > MAX_CALLBACK_DATA_BYTES:
         raise ValueError(f"callback_data over {MAX_CALLBACK_DATA_BYTES} bytes: {data!r}")
     return data
+
+
+def _encode_with_arguments(action: Action) -> str:
+    if isinstance(action, ToggleInterest):
+        return f"{VERSION}:i:{action.interest_id}"
+    if isinstance(action, SetLanguage):
+        return f"{VERSION}:L:{action.locale}"
+    if isinstance(action, ShowTerms):
+        return f"{VERSION}:w:{action.topic_id}:{action.page}:{action.terms_page}"
+    if isinstance(action, Vote):
+        return f"{VERSION}:v:{action.topic_id}:{'y' if action.helpful else 'n'}"
+    if isinstance(action, BroadcastConfirm | BroadcastCancel):
+        return f"{VERSION}:{_DRAFT_KINDS[type(action)]}:{action.draft_id}"
+    if isinstance(action, ForgetConfirm):
+        return f"{VERSION}:fy:{action.tag}:{action.minute}"
+    if not isinstance(action, ShowTopic):
+        raise TypeError(f"not a button action: {action!r}")
+    return f"{VERSION}:t:{action.topic_id}" + (f":{action.page}" if action.page else "")
 
 
 def decode(data: str | None) -> Action | Invalid:
@@ -199,7 +210,10 @@ def _decode_argument(kind: str, args: list[str]) -> Action | None:
 
 
 def _decode_topic(kind: str, args: list[str]) -> Action | None:
-    """A topic page (``t:<id>[:<page>]``) or the words of a page (``w:<id>:<page>:<n>``)."""
+    """A topic page (``t:<id>[:<page>]``), the words of a page (``w:<id>:<page>:<n>``) or a
+    vote on a topic (``v:<id>:y|n``)."""
+    if kind == "v" and len(args) == 2 and _TOPIC_RE.match(args[0]) and args[1] in ("y", "n"):
+        return Vote(args[0], args[1] == "y")
     if kind == "t" and 1 <= len(args) <= 2 and _TOPIC_RE.match(args[0]):
         if len(args) == 2 and not re.fullmatch(r"[1-9][0-9]?", args[1]):
             return None

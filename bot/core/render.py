@@ -7,9 +7,6 @@ and a press should cost the bot a dictionary lookup, not an HTML parse.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
@@ -21,30 +18,23 @@ from bot.core.content.model import ROOT_ID, GlossaryTerm, Library, Topic
 from bot.core.i18n import Catalogs, Translator, display_name
 from bot.core.limits import MAX_MESSAGE_LENGTH
 from bot.core.paging import MAX_SCREEN_CHARS, split_pages, visible, visible_len
+from bot.core.screen import (
+    Button,
+    Keyboard,
+    Screen,
+    esc,
+    feedback_line,
+    feedback_row,
+    page_line,
+    paging_row,
+)
+
+# Screens and buttons are defined in screen.py; most of the bot imports them from here.
+__all__ = ["BREADCRUMB_SEPARATOR", "Button", "Keyboard", "Renderer", "Screen", "esc"]
 
 BREADCRUMB_SEPARATOR = " › "
-# Escape text for Telegram HTML; quotes only need escaping inside attribute values.
-esc = partial(html.escape, quote=False)
 # Room kept free on every page so that the breadcrumb, title and page line always fit.
 _PAGE_SLACK = 64
-
-
-@dataclass(frozen=True)
-class Button:
-    label: str
-    data: str
-
-
-Keyboard = tuple[tuple[Button, ...], ...]
-
-
-@dataclass(frozen=True)
-class Screen:
-    text: str
-    keyboard: Keyboard
-
-    def buttons(self) -> list[Button]:
-        return [b for row in self.keyboard for b in row]
 
 
 class Renderer:
@@ -141,11 +131,11 @@ class Renderer:
         crumb = esc(self.breadcrumb(locale, topic))
         heading = "📖 " + t("Words on this page")
         parts = [f"<i>{crumb}</i>\n<b>{esc(heading)}</b>", pages[terms_page]]
-        parts += _page_line(t, terms_page, len(pages))
+        parts += page_line(t, terms_page, len(pages))
         rows: list[tuple[Button, ...]] = []
         if len(pages) > 1:
             rows.append(
-                _paging_row(
+                paging_row(
                     t, terms_page, len(pages), lambda n: callbacks.ShowTerms(topic_id, page, n)
                 )
             )
@@ -263,8 +253,20 @@ class Renderer:
         footer = None if is_root else self._review_footer(locale, topic)
         if footer:
             parts.append(footer)
-        parts += _page_line(t, page, len(pages))
+        parts += page_line(t, page, len(pages))
+        if page == len(pages) - 1 and self.asks_feedback(locale, topic_id):
+            parts.append(feedback_line(t))
         return Screen("\n\n".join(parts), self._topic_keyboard(locale, topic, page, len(pages)))
+
+    def asks_feedback(self, locale: str, topic_id: str) -> bool:
+        """Whether the topic's last page asks "Was this helpful?": every topic but the main
+        menu and the glossary's word lists (a topic of terms, or one listing only those)."""
+        tree = self.library.trees[locale]
+        topic = tree.get(topic_id)
+        if topic is None or topic.id == ROOT_ID or topic.terms:
+            return False
+        children = [tree.get(child_id) for child_id in topic.children]
+        return not (children and all(c is not None and c.terms for c in children))
 
     def _topic_keyboard(self, locale: str, topic: Topic, page: int, pages: int) -> Keyboard:
         """Children, then Previous/Next, then Back and Home (Language on the main menu)."""
@@ -280,7 +282,9 @@ class Renderer:
             label = "📖 " + t("Words on this page")
             rows.append((Button(label, callbacks.encode(words)),))
         if pages > 1:
-            rows.append(_paging_row(t, page, pages, lambda n: callbacks.ShowTopic(topic.id, n)))
+            rows.append(paging_row(t, page, pages, lambda n: callbacks.ShowTopic(topic.id, n)))
+        if page == pages - 1 and self.asks_feedback(locale, topic.id):
+            rows.append(feedback_row(topic.id))  # right above Back and Home
         if topic.id == ROOT_ID:
             rows.append(
                 (Button("🌐 " + t("Language"), callbacks.encode(callbacks.LanguageMenu())),)
@@ -362,6 +366,8 @@ class Renderer:
             footer = None if topic_id == ROOT_ID else self._review_footer(locale, topic)
             if footer:
                 overhead += visible_len(footer)
+            if self.asks_feedback(locale, topic_id):
+                overhead += visible_len(feedback_line(self.catalogs.get(locale)))
             budget = max(self.page_limit - overhead - _PAGE_SLACK, 200)
             pages = tuple(split_pages(self.topic_body(locale, topic), budget, MAX_SCREEN_CHARS))
             self._pages[key] = pages
@@ -370,22 +376,3 @@ class Renderer:
 
 # Room for the breadcrumb and heading of the "Words on this page" screen.
 _MAX_HEADER = 400
-
-
-def _page_line(t: Translator, page: int, pages: int) -> list[str]:
-    """ "Page 2 of 3" under a screen of several pages (nothing under a single page)."""
-    if pages < 2:
-        return []
-    return ["<i>" + esc(t("Page {page} of {pages}").format(page=page + 1, pages=pages)) + "</i>"]
-
-
-def _paging_row(
-    t: Translator, page: int, pages: int, action: Callable[[int], callbacks.Action]
-) -> tuple[Button, ...]:
-    """◀ Previous / Next ▶ between the pages of one screen; ``action(n)`` opens page n."""
-    row: list[Button] = []
-    if page > 0:
-        row.append(Button("◀ " + t("Previous"), callbacks.encode(action(page - 1))))
-    if page < pages - 1:
-        row.append(Button(t("Next") + " ▶", callbacks.encode(action(page + 1))))
-    return tuple(row)

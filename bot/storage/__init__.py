@@ -27,6 +27,7 @@ from bot.storage.migrations import head_revision
 from bot.storage.store import DEFAULT_CONNECT_TIMEOUT, Storage, UserRecord, open_storage
 from bot.storage.subscriptions import Subscription
 from bot.storage.url import DEFAULT_DATABASE_URL, DatabaseTarget, parse_database_url
+from bot.storage.votes import TopicVote, VoteChange, VoteOutcome
 
 __all__ = [
     "DATABASE_ERRORS",
@@ -51,7 +52,10 @@ __all__ = [
     "StorageSchemaError",
     "StorageUnavailableError",
     "Subscription",
+    "TopicVote",
     "UserRecord",
+    "VoteChange",
+    "VoteOutcome",
     "head_revision",
     "open_storage",
     "parse_database_url",

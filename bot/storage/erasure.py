@@ -8,7 +8,9 @@ Mixed into :class:`bot.storage.Storage`. Erasing a user removes, in one transact
   ``skipped`` with the reason "erased" (never sent), and every row of theirs gets a random
   negative number instead of their user id and loses its message id, so a broadcast's counts
   stay right while nothing in them points at the person;
-- their open broadcast drafts, if they are staff.
+- their open broadcast drafts, if they are staff;
+- their answers to "Was this helpful?" (``topic_votes``). The daily statistics keep their
+  counts: those never said who.
 
 Broadcasts an admin queued keep ``created_by`` (staff acting for the hospital). The retention
 rule (:meth:`ErasureStore.purge_inactive`) erases every user who is neither subscribed nor
@@ -33,6 +35,7 @@ from bot.storage.tables import (
     broadcast_recipients,
     quiet_chats,
     subscriptions,
+    topic_votes,
     users,
 )
 
@@ -56,6 +59,7 @@ class Erased:
     skipped: int = 0  # recipient rows that will now never be sent
     anonymised: int = 0  # recipient rows that no longer carry the user id
     drafts: int = 0
+    votes: int = 0  # answers to "Was this helpful?"
 
     def __add__(self, other: Erased) -> Erased:
         return Erased(
@@ -65,6 +69,7 @@ class Erased:
             self.skipped + other.skipped,
             self.anonymised + other.anonymised,
             self.drafts + other.drafts,
+            self.votes + other.votes,
         )
 
 
@@ -112,8 +117,9 @@ class ErasureStore:
     async def purge_inactive(self, retention_days: int, *, now: datetime | None = None) -> Erased:
         """Erase every user neither subscribed nor seen within ``retention_days``.
 
-        Group chats told about private chats longer ago than that are forgotten too. (Expired
-        broadcast drafts go with ``purge_expired_drafts``.)
+        Group chats told about private chats longer ago than that are forgotten too, and
+        answers to "Was this helpful?" left without their user (a press that raced an
+        erasure). (Expired broadcast drafts go with ``purge_expired_drafts``.)
         """
         cutoff = utc(now) - timedelta(days=retention_days)
         total = Erased()
@@ -123,8 +129,11 @@ class ErasureStore:
             if not ids:
                 break
             total += await self.erase_users(ids, now=now)
+        orphans = ~exists().where(_u.c.user_id == topic_votes.c.user_id)
         async with self._single.begin() as conn:
             await conn.execute(delete(quiet_chats).where(quiet_chats.c.noted_at < cutoff))
+        async with self._single.begin() as conn:
+            await conn.execute(delete(topic_votes).where(orphans))
         return total
 
     async def note_quiet_chat(self, chat_id: int, *, now: datetime | None = None) -> bool:
@@ -176,7 +185,14 @@ async def _erase(conn: AsyncConnection, ids: list[int], when: datetime) -> Erase
             .returning(broadcast_drafts.c.admin_id)
         )
     ).all()
-    people = {int(u) for u in (*user_ids, *subscription_ids, *drafts)}
+    votes = (
+        await conn.scalars(
+            delete(topic_votes)
+            .where(topic_votes.c.user_id.in_(ids))
+            .returning(topic_votes.c.user_id)
+        )
+    ).all()
+    people = {int(u) for u in (*user_ids, *subscription_ids, *drafts, *votes)}
     people.update(int(u) for _b, u in rows)
     return Erased(
         people=len(people),
@@ -185,6 +201,7 @@ async def _erase(conn: AsyncConnection, ids: list[int], when: datetime) -> Erase
         skipped=int(skipped.rowcount),
         anonymised=len(rows),
         drafts=len(drafts),
+        votes=len(votes),
     )
 
 

@@ -34,9 +34,11 @@ from bot.storage.drafts import DraftStore
 from bot.storage.erasure import ErasureStore
 from bot.storage.errors import StorageUnavailableError
 from bot.storage.migrations import current_revision, upgrade_to_head
+from bot.storage.statistics import StatsStore
 from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.tables import LOCALE_MAX_LENGTH, UTCDateTime, users
 from bot.storage.url import Backend, DatabaseTarget, parse_database_url
+from bot.storage.votes import VoteStore
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,12 @@ def _record(row: Row[Any]) -> UserRecord:
     )
 
 
-class Storage(SubscriptionStore, DeliveryStore, DraftStore, ErasureStore):
+class Storage(SubscriptionStore, DeliveryStore, DraftStore, ErasureStore, VoteStore, StatsStore):
     """An open database. Create with :func:`open_storage`; close with :meth:`close`.
 
     Subscriptions (``subscriptions.py``), broadcasts (``broadcasts.py``), their delivery
-    (``deliveries.py``), the admin's drafts (``drafts.py``) and erasure (``erasure.py``) add
+    (``deliveries.py``), the admin's drafts (``drafts.py``), erasure (``erasure.py``), the
+    answers to "Was this helpful?" (``votes.py``) and the statistics (``statistics.py``) add
     their methods through the base classes.
     """
 

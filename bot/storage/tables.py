@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -159,4 +160,28 @@ quiet_chats = Table(
     metadata,
     Column("chat_id", BigInteger, primary_key=True, autoincrement=False),
     Column("noted_at", UTCDateTime(), nullable=False),
+)
+
+# "Was this helpful?" under a topic: each user's current answer per topic, changeable (one row
+# per user and topic). /mydata shows them, erasure deletes them; the statistics never read
+# these rows (they read ``daily_counts``).
+topic_votes = Table(
+    "topic_votes",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("topic_id", String(32), primary_key=True),
+    Column("helpful", Boolean, nullable=False),
+    Column("voted_at", UTCDateTime(), nullable=False),
+)
+
+# Statistics without text (bot/core/daily_counts.py): how many times something happened on a
+# day (UTC): a metric ("view", "deep_link", …) and its key (a topic, a source id), never who.
+# The running bot adds to these rows in batches (upserts), every few seconds.
+daily_counts = Table(
+    "daily_counts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("key", String(80), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )

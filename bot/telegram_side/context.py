@@ -53,6 +53,8 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], d
         self._locale: str | None = None
         # Whether the user is subscribed to news (the main menu's news button depends on it).
         self.subscribed: bool = False
+        # Whether this update made the user (their first; a deep link's language is saved).
+        self.new_user: bool = False
         self._renderer: Renderer | None = None
         self._desk: QuestionDesk | None = None
 

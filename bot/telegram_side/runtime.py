@@ -16,12 +16,14 @@ from bot.config import Settings
 from bot.core.cache import BoundedCache
 from bot.core.content.bundle import LoadedContent
 from bot.core.content.privacy_text import PrivacyTexts
+from bot.core.daily_counts import DailyCounts
 from bot.core.interests import Interests
 from bot.core.render import Renderer
 from bot.core.search.counts import TypedCounts
 from bot.core.search.desk import QuestionDesk
 from bot.storage import DatabaseTimeouts, Storage, open_storage
 from bot.telegram_side.retention import RetentionJob
+from bot.telegram_side.stats_flush import StatsWriter
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
 
 #: Group chats remembered as already told about private chats (the database has them all).
@@ -54,8 +56,18 @@ class Runtime:
     # The daily erasure of users past USER_RETENTION_DAYS, while `run` runs.
     retention: RetentionJob | None = None
     # How many typed messages matched a topic, did not, or got the urgent-care message (in
-    # memory; never the text). Persistent statistics can read or take() them.
+    # memory; never the text). The stats writer takes them with each batch.
     typed_counts: TypedCounts = field(default_factory=TypedCounts)
+    # Statistics without text: counted here in memory by the handlers (views, answers, deep
+    # links, new users, subscriptions), written to daily_counts by ``stats_writer``.
+    counts: DailyCounts = field(default_factory=DailyCounts)
+    # Writes ``counts`` every few seconds while `run` (or a test harness) runs.
+    stats_writer: StatsWriter | None = None
+
+    async def flush_counts(self) -> None:
+        """Write the counts now (before /stats reads them)."""
+        if self.stats_writer is not None:
+            await self.stats_writer.flush()
 
     @property
     def locales(self) -> list[str]:
@@ -82,13 +94,15 @@ async def create_runtime(
             settings.database_url, timeouts=DatabaseTimeouts(statement=timeout, pool=timeout)
         )
     desk = QuestionDesk.build(content, settings)
+    counts = DailyCounts()
     return Runtime(
         settings,
         storage,
         desk.renderer,
-        UserTracker(storage),
+        UserTracker(storage, counts=counts),
         SubscriberCache(storage),
         desk,
         content.interests,
         content.privacy,
+        counts=counts,
     )

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
+from bot.core import daily_counts
 from bot.core.cache import BoundedCache
 from bot.core.pseudonyms import log_ref
 from bot.storage import DATABASE_ERRORS, Storage
@@ -27,8 +29,17 @@ log = logging.getLogger(__name__)
 CACHE_USERS = 50_000
 
 
+@dataclass(frozen=True)
+class Visit:
+    """What an update tells about its user: the saved language, and whether this update
+    created them (their first update, or the first after /forget)."""
+
+    locale: str | None
+    new: bool = False
+
+
 class UserTracker:
-    """The saved language of each user (None until they choose one)."""
+    """The saved language of each user (None until they choose one); counts new users."""
 
     def __init__(
         self,
@@ -37,8 +48,10 @@ class UserTracker:
         touch_interval: float = 60.0,
         ttl: float = 600.0,
         maxsize: int = CACHE_USERS,
+        counts: daily_counts.DailyCounts | None = None,
     ) -> None:
         self.storage = storage
+        self.counts = counts
         self.touch_interval = touch_interval
         # A one-tuple, so that "chose no language" (None) differs from "not cached".
         self._cache: BoundedCache[int, tuple[str | None]] = BoundedCache(maxsize=maxsize, ttl=ttl)
@@ -50,21 +63,30 @@ class UserTracker:
         ``touch=False`` only reads: an unknown user stays unknown (a press of /forget's
         button must not create the row it is about to erase).
         """
+        return (await self.visit(user_id, touch=touch)).locale
+
+    async def visit(self, user_id: int, *, touch: bool = True) -> Visit:
+        """:meth:`saved_locale`, and whether the user was new (counted as a new user)."""
         cached = self._cache.get(user_id)
         if cached is None and not touch:
             record = await self.storage.get_user(user_id)
-            return None if record is None else record.locale
+            return Visit(None if record is None else record.locale)
         if cached is None:
             record = await self.storage.touch_user(user_id)
             self._cache.set(user_id, (record.locale,))
-            return record.locale
+            # A row just made has first_seen == last_seen (both this touch's time); a touch
+            # of a known user moves only last_seen.
+            new = record.first_seen == record.last_seen
+            if new and self.counts is not None:
+                self.counts.add(daily_counts.NEW_USER)
+            return Visit(record.locale, new)
         (locale,) = cached
         if touch and (self._cache.age(user_id) or 0.0) >= self.touch_interval:
             self._cache.set(user_id, cached)
             task = asyncio.create_task(self._touch(user_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return locale
+        return Visit(locale)
 
     async def set_locale(self, user_id: int, locale: str | None) -> None:
         await self.storage.set_locale(user_id, locale)

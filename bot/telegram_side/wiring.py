@@ -33,6 +33,7 @@ from bot.telegram_side.context import BotApplication, BotContext
 from bot.telegram_side.handlers import (
     broadcast_list,
     broadcast_wizard,
+    feedback,
     gate,
     menu,
     news_optin,
@@ -40,11 +41,13 @@ from bot.telegram_side.handlers import (
     privacy,
     questions,
     reload_command,
+    stats_command,
 )
 from bot.telegram_side.hot_reload import install_sighup
 from bot.telegram_side.log_privacy import keep_patient_text_out_of_logs
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.runtime import Runtime, create_runtime
+from bot.telegram_side.stats_flush import StatsWriter
 from bot.telegram_side.transport import ObservedRequest
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,7 @@ def build_application(
     wizard = broadcast_wizard.BroadcastWizard()
     app.add_handler(CommandHandler("broadcast", wizard.start, filters=admins))
     app.add_handler(CommandHandler("broadcasts", broadcast_list.list_broadcasts, filters=admins))
+    app.add_handler(CommandHandler("stats", stats_command.stats_command, filters=admins))
     app.add_handler(CommandHandler("cancel", wizard.cancel, filters=admins))
     app.add_handler(CommandHandler("skip", wizard.skip, filters=admins))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & admins, wizard.on_text))
@@ -123,6 +127,8 @@ def build_application(
         CallbackQueryHandler(news_optin.news_button, pattern=news_optin.is_news_button)
     )
     app.add_handler(CallbackQueryHandler(privacy.forget_button, pattern=privacy.is_forget_button))
+    # "Was this helpful? 👍 👎" under a topic: stores the user's answer, counts it, pops up.
+    app.add_handler(CallbackQueryHandler(feedback.vote_button, pattern=feedback.is_vote_button))
     app.add_handler(
         CallbackQueryHandler(wizard.on_button, pattern=broadcast_wizard.is_wizard_button)
     )
@@ -175,6 +181,10 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
         retention = RetentionJob(runtime.storage, runtime.settings.user_retention_days)
         retention.start()
         runtime.retention = retention
+        # Statistics: the handlers' counts reach the database every few seconds.
+        stats = StatsWriter(runtime.storage, runtime.counts, runtime.typed_counts)
+        stats.start()
+        runtime.stats_writer = stats
         try:
             yield app
         finally:
@@ -185,6 +195,9 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
             await app.updater.stop()
             await app.stop()
             await runtime.users.flush()
+            # Last: the updates have been handled, so these are all their counts.
+            await stats.stop()
+            runtime.stats_writer = None
     log.info("event=stopped")
 
 

@@ -75,6 +75,8 @@ class TypedReply:
     screens: tuple[Screen, ...]
     matched: bool
     urgent: bool
+    #: The topic shown by itself (the clear best match): a view of that topic.
+    shown_topic: str | None = None
 
 
 def decide(hits: list[Hit]) -> Finding:
@@ -131,7 +133,9 @@ class QuestionDesk:
             screens.append(self.urgent_screen(locale))
         finding = self.find(text, locale)
         screens.append(self.answer(finding, locale, subscribed=subscribed))
-        return TypedReply(tuple(screens), matched=bool(finding.offered), urgent=urgent)
+        return TypedReply(
+            tuple(screens), matched=bool(finding.offered), urgent=urgent, shown_topic=finding.best
+        )
 
     # -- screens ---------------------------------------------------------------------------
 

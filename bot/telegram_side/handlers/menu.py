@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 
 from telegram import CallbackQuery, Update
 from telegram.error import Forbidden, TelegramError
 
-from bot.core import callbacks
+from bot.core import callbacks, daily_counts, deep_links
+from bot.core.content.model import ROOT_ID
 from bot.core.i18n import _, resolve_locale
 from bot.core.render import Screen
 from bot.storage import DATABASE_ERRORS
@@ -38,7 +38,8 @@ async def resolve_user_locale(update: Update, context: BotContext, *, touch: boo
     saved: str | None = None
     if user is not None:
         try:
-            saved = await runtime.users.saved_locale(user.id, touch=touch)
+            visit = await runtime.users.visit(user.id, touch=touch)
+            saved, context.new_user = visit.locale, visit.new
         except DATABASE_ERRORS as exc:  # the database is down: still serve the menu
             log.error("event=storage_unavailable error=%s", type(exc).__name__)
     context.locale = resolve_locale(
@@ -50,15 +51,52 @@ async def resolve_user_locale(update: Update, context: BotContext, *, touch: boo
 
 
 async def start(update: Update, context: BotContext) -> None:
-    renderer = context.renderer
-    screen = renderer.home(context.locale, subscribed=context.subscribed)
-    # A deep link (t.me/<bot>?start=<topic id>) opens that topic directly.
-    if context.args:
-        action = callbacks.decode(f"{callbacks.VERSION}:t:{context.args[0]}")
-        if isinstance(action, callbacks.ShowTopic):
-            with suppress(KeyError):
-                screen = renderer.topic(context.locale, action.topic_id)
+    """/start: the main menu, or what a deep link names (t.me/<bot>?start=<payload>, see
+    core/deep_links.py). A payload that is not ours, or names a topic or language this content
+    does not serve, opens the main menu: never an error."""
+    screen = None
+    link = deep_links.decode(context.args[0]) if context.args else None
+    if link is not None:
+        screen = await _open_link(update, context, link)
+    if screen is None:
+        screen = context.renderer.home(context.locale, subscribed=context.subscribed)
     await send(update, screen)
+
+
+async def _open_link(
+    update: Update, context: BotContext, link: deep_links.DeepLink
+) -> Screen | None:
+    """The screen a link of ours opens (None: the main menu), counted by its source.
+
+    The link's language applies to the screen it opens. A new user also keeps it as their
+    choice: they scanned a poster in that language, and the next screen (the buttons carry no
+    language) should not switch to Telegram's; 🌐 Language changes it and /mydata shows it.
+    Someone who already uses the bot keeps their own language after that one screen.
+    """
+    renderer = context.renderer
+    counts = context.runtime.counts
+    if link.version:  # the source of a poster counts even if its topic is gone since
+        counts.add_source(link.source)
+    locale = context.locale
+    if link.lang is not None:
+        found = deep_links.match_locale(link.lang, renderer.locales)
+        if found is None:
+            return None
+        locale = found
+    if link.topic_id == ROOT_ID:
+        screen = renderer.home(locale, subscribed=context.subscribed)
+    elif renderer.library.trees[locale].is_served(link.topic_id):
+        screen = renderer.topic(locale, link.topic_id)
+        counts.add(daily_counts.VIEW, daily_counts.view_key(link.topic_id, locale))
+    else:
+        return None  # a topic this content does not have, or a draft
+    if not link.version:
+        counts.add_source(None)  # the bare form: counted once it proved to be ours
+    user = update.effective_user
+    if locale != context.locale and context.new_user and user is not None:
+        await context.runtime.users.set_locale(user.id, locale)
+        context.locale = locale
+    return screen
 
 
 async def show_help(update: Update, context: BotContext) -> None:
@@ -105,7 +143,11 @@ async def _screen_for(query: CallbackQuery, context: BotContext) -> tuple[Screen
         return home_with_note(context, LANGUAGE_SET), None
     try:
         if isinstance(action, callbacks.ShowTopic):
-            return renderer.topic(context.locale, action.topic_id, action.page), None
+            screen = renderer.topic(context.locale, action.topic_id, action.page)
+            if action.page == 0:  # a topic opened (Next and Previous are the same view)
+                key = daily_counts.view_key(action.topic_id, context.locale)
+                context.runtime.counts.add(daily_counts.VIEW, key)
+            return screen, None
         if isinstance(action, callbacks.ShowTerms):
             screen = renderer.terms(
                 context.locale, action.topic_id, action.page, action.terms_page

@@ -13,7 +13,7 @@ import logging
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus
 
-from bot.core import callbacks
+from bot.core import callbacks, daily_counts
 from bot.core.news import (
     ALREADY_UNSUBSCRIBED,
     NOT_SUBSCRIBED,
@@ -141,7 +141,10 @@ async def member_status(update: Update, context: BotContext) -> None:
     storage = context.runtime.storage
     status = change.new_chat_member.status
     if status == ChatMemberStatus.BANNED:  # "kicked": the user blocked the bot
+        subscription = await storage.get_subscription(user_id)
         await storage.mark_blocked(user_id)
+        if subscription is not None and subscription.active:
+            context.runtime.counts.add(daily_counts.SUBSCRIPTION_ENDED, "blocked")
         log.info("event=user_blocked_bot user_id=%s", log_ref(user_id))
     elif status == ChatMemberStatus.MEMBER and (
         change.old_chat_member.status == ChatMemberStatus.BANNED
@@ -161,6 +164,7 @@ async def _subscribe(context: BotContext, user_id: int) -> Screen:
     subscription = await storage.get_subscription(user_id)
     if subscription is None or not subscription.active:
         subscription = await storage.subscribe(user_id, locale=context.locale)
+        context.runtime.counts.add(daily_counts.SUBSCRIPTION_STARTED)
         log.info("event=subscribed user_id=%s locale=%s", log_ref(user_id), context.locale)
     context.runtime.subscribers.set(user_id, True)
     context.subscribed = True
@@ -172,6 +176,7 @@ async def _unsubscribe(context: BotContext, user_id: int) -> bool:
     context.runtime.subscribers.set(user_id, False)
     context.subscribed = False
     if ended:
+        context.runtime.counts.add(daily_counts.SUBSCRIPTION_ENDED, "unsubscribed")
         log.info("event=unsubscribed user_id=%s", log_ref(user_id))
     return ended
 

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from telegram import CallbackQuery, Update
 
 from bot.broadcast.progress import format_time
-from bot.core import callbacks
+from bot.core import callbacks, daily_counts
 from bot.core.i18n import Translator, _, display_name
 from bot.core.pseudonyms import log_ref, user_tag
 from bot.core.render import Button, Screen, esc
-from bot.storage import DATABASE_ERRORS, DeliveryCounts, Subscription, UserRecord
+from bot.storage import DATABASE_ERRORS, DeliveryCounts, Subscription, TopicVote, UserRecord
 from bot.telegram_side.context import BotContext
 from bot.telegram_side.handlers.replies import answer, edit, home_with_note, send
 
@@ -65,7 +66,8 @@ async def mydata_command(update: Update, context: BotContext) -> None:
     record = await storage.get_user(user.id)
     subscription = await storage.get_subscription(user.id)
     counts = await storage.delivery_counts(user.id)
-    text = mydata_text(context, user.id, record, subscription, counts)
+    votes = await storage.votes_of(user.id)
+    text = mydata_text(context, user.id, record, subscription, counts, votes=votes)
     await send(update, Screen(text, ((context.renderer.home_button(context.locale),),)))
 
 
@@ -75,6 +77,8 @@ def mydata_text(
     record: UserRecord | None,
     subscription: Subscription | None,
     counts: DeliveryCounts,
+    *,
+    votes: Sequence[TopicVote] = (),
 ) -> str:
     """Everything stored about the user, one line per fact (Telegram HTML)."""
     t = context.t
@@ -96,6 +100,7 @@ def mydata_text(
         lines.append(
             esc(t("News messages waiting to be sent to you: {count}").format(count=counts.waiting))
         )
+    lines += _vote_lines(context, t, votes)
     lines.append("")
     lines.append(
         esc(
@@ -106,6 +111,20 @@ def mydata_text(
         )
     )
     return "\n".join(lines)
+
+
+def _vote_lines(context: BotContext, t: Translator, votes: Sequence[TopicVote]) -> list[str]:
+    """Each answer to "Was this helpful?": 👍 or 👎, the topic's title, when."""
+    if not votes:
+        return [esc(t("Your answers to “Was this helpful?”: none"))]
+    tree = context.renderer.library.trees.get(context.locale)
+    lines = [esc(t("Your answers to “Was this helpful?”:"))]
+    for vote in votes:
+        topic = tree.get(vote.topic_id) if tree else None
+        title = topic.title if topic else vote.topic_id
+        mark = "👍" if vote.helpful else "👎"
+        lines.append(f"{mark} {esc(title)} ({format_time(vote.voted_at)})")
+    return lines
 
 
 def _subscription_line(
@@ -146,9 +165,9 @@ async def forget_command(update: Update, context: BotContext) -> None:
             "<b>" + esc(t("Erase everything this bot stores about you?")) + "</b>",
             esc(
                 t(
-                    "Your language, your news subscription and topics, and the record of news "
-                    "sent to you are erased. This cannot be undone. Afterwards the bot treats "
-                    "you as a new user."
+                    "Your language, your news subscription and topics, your answers to “Was "
+                    "this helpful?” and the record of news sent to you are erased. This cannot "
+                    "be undone. Afterwards the bot treats you as a new user."
                 )
             ),
         )
@@ -194,23 +213,27 @@ async def _erase(query: CallbackQuery, context: BotContext) -> None:
     t = context.t
     try:
         await runtime.users.forget(user_id)
+        subscription = await runtime.storage.get_subscription(user_id)
         erased = await runtime.storage.erase_user(user_id)
     except DATABASE_ERRORS as exc:
         log.error("event=erase_failed user_id=%s error=%s", log_ref(user_id), type(exc).__name__)
         await answer(query, t("Your data could not be erased just now. Please try again later."))
         return
+    if subscription is not None and subscription.active:
+        runtime.counts.add(daily_counts.SUBSCRIPTION_ENDED, "erased")
     runtime.users.drop(user_id)
     runtime.subscribers.set(user_id, False)
     context.subscribed = False
     log.info(
         "event=user_erased user_id=%s users=%d subscriptions=%d recipients_skipped=%d "
-        "recipients_anonymised=%d drafts=%d",
+        "recipients_anonymised=%d drafts=%d votes=%d",
         log_ref(user_id),
         erased.users,
         erased.subscriptions,
         erased.skipped,
         erased.anonymised,
         erased.drafts,
+        erased.votes,
     )
     await answer(query, t("Erased."))
     done = esc(

@@ -1,0 +1,83 @@
+"""Writes the statistics: the in-memory daily counts go to the database every few seconds.
+
+Handlers count into ``runtime.counts`` (:class:`~bot.core.daily_counts.DailyCounts`), a
+dictionary in memory, so that a press costs no database write. :class:`StatsWriter` adds the
+batch to ``daily_counts`` (one upsert per row, in one transaction) every
+:data:`FLUSH_INTERVAL` seconds, at shutdown, and before /stats reads. The typed-message counts
+(``runtime.typed_counts``) go with each batch. When the database cannot take a batch, it is
+kept and tried again with the next one; a crash loses at most the last few seconds of counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.core.daily_counts import DailyCounts
+from bot.core.search.counts import TypedCounts
+from bot.storage import DATABASE_ERRORS, Storage
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two writes of the counts.
+FLUSH_INTERVAL = 5.0
+#: Rows kept in memory while the database is away; past this the oldest batch is dropped.
+MAX_PENDING_ROWS = 100_000
+
+
+class StatsWriter:
+    """``start()`` … ``await stop()``; :meth:`flush` writes what was counted so far."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        counts: DailyCounts,
+        typed: TypedCounts,
+        *,
+        interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        self.storage = storage
+        self.counts = counts
+        self.typed = typed
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def flush(self) -> int:
+        """Add everything counted so far to the database; returns the rows written (0 when the
+        database failed: the counts are kept for the next try)."""
+        self.counts.add_typed(self.typed.take())
+        batch = self.counts.take()
+        if not batch:
+            return 0
+        try:
+            await self.storage.add_daily_counts(batch)
+        except DATABASE_ERRORS as exc:
+            if len(batch) + len(self.counts) <= MAX_PENDING_ROWS:
+                self.counts.restore(batch)
+            log.warning(
+                "event=stats_flush_failed rows=%d kept=%s error=%s",
+                len(batch),
+                len(batch) + len(self.counts) <= MAX_PENDING_ROWS,
+                type(exc).__name__,
+            )
+            return 0
+        return len(batch)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="stats-flush")
+
+    async def stop(self) -> None:
+        """Stop the loop and write what is left (the bot's updates have stopped by now)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
