@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.broadcast.engine import BroadcastEngine
 from bot.config import Settings
@@ -21,8 +22,19 @@ from bot.core.render import Renderer
 from bot.core.search.counts import TypedCounts
 from bot.core.search.desk import QuestionDesk
 from bot.storage import Storage, open_storage
+from bot.telegram_side.metrics import BotMetrics
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
+
+
+class UpdateSource(Protocol):
+    """Where updates come from (long polling or the webhook; telegram_side/update_sources.py)."""
+
+    @property
+    def receiving(self) -> bool:
+        """Updates are arriving: polling runs, or the webhook is set and its server listens."""
+        ...
+
 
 #: Group chats remembered as already told about private chats (the database has them all).
 QUIET_CHATS_CACHED = 10_000
@@ -56,6 +68,10 @@ class Runtime:
     # How many typed messages matched a topic, did not, or got the urgent-care message (in
     # memory; never the text). Persistent statistics can read or take() them.
     typed_counts: TypedCounts = field(default_factory=TypedCounts)
+    # Prometheus metrics of this process (served on METRICS_PORT); named methods to count with.
+    metrics: BotMetrics = field(default_factory=BotMetrics)
+    # Long polling or the webhook, while `run` (or a test harness) receives updates.
+    update_source: UpdateSource | None = None
 
     @property
     def locales(self) -> list[str]:
@@ -79,7 +95,7 @@ async def create_runtime(
     if storage is None:
         storage = await open_storage(settings.database_url)
     desk = QuestionDesk.build(content, settings)
-    return Runtime(
+    runtime = Runtime(
         settings,
         storage,
         desk.renderer,
@@ -89,3 +105,5 @@ async def create_runtime(
         content.interests,
         content.privacy,
     )
+    runtime.metrics.watch_database(storage.engine)
+    return runtime
