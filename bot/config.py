@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +23,13 @@ MIN_LOG_ID_KEY_LENGTH = 16
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,30}$")
 # Emergency numbers are short: 112, 120, 911, 999, 000, and 15 or 17 in France.
 _EMERGENCY_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{1,30}$")
+# Telegram's rule for setWebhook's secret_token.
+_WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+#: The ports Telegram posts webhooks to (over HTTPS only).
+WEBHOOK_PORTS = (443, 80, 88, 8443)
+#: Where the webhook and metrics servers listen unless told otherwise: every interface, as a
+#: container must (the reverse proxy and the health checks reach it from outside).
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - see above; WEBHOOK_LISTEN/METRICS_LISTEN narrow it
 
 
 class ConfigError(Exception):
@@ -45,6 +53,23 @@ class HospitalContact:
     @property
     def is_empty(self) -> bool:
         return not any((self.name, self.phone, self.address, self.hours, self.website))
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Webhook mode (``WEBHOOK_URL`` set): where Telegram posts and where this process listens."""
+
+    url: str
+    secret: str = field(repr=False)
+    listen: str = ALL_INTERFACES
+    port: int = 8080
+    # setWebhook's max_connections: parallel deliveries Telegram makes (1-100; its default 40).
+    max_connections: int = 40
+
+    @property
+    def path(self) -> str:
+        """The path this process serves: the URL's own (Telegram posts to the URL as given)."""
+        return urlsplit(self.url).path or "/"
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,11 @@ class Settings:
     # The bot's @username, for the links of `qr` (t.me/<username>?start=…); None: ask
     # Telegram (getMe) with BOT_TOKEN.
     bot_username: str | None = None
+    # Webhook mode when set (WEBHOOK_URL, WEBHOOK_SECRET, ...); None: long polling.
+    webhook: WebhookSettings | None = None
+    # /healthz, /readyz and /metrics on this port (METRICS_PORT), None: not served.
+    metrics_port: int | None = None
+    metrics_listen: str = ALL_INTERFACES
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
         return (
@@ -100,6 +130,8 @@ class Settings:
         """Build settings from ``env`` (default ``os.environ``); raise :class:`ConfigError`."""
         read = _Reader(os.environ if env is None else env)
         database_url = read("DATABASE_URL")
+        webhook = _webhook(read)
+        metrics_port = _metrics_port(read("METRICS_PORT"), webhook)
         return cls(
             bot_token=_token(read("BOT_TOKEN"), require_token),
             api_base_url=_http_url(
@@ -131,6 +163,9 @@ class Settings:
             ),
             database_timeout=_seconds(read("DATABASE_TIMEOUT"), "DATABASE_TIMEOUT", 5.0),
             bot_username=_bot_username(read("BOT_USERNAME")),
+            webhook=webhook,
+            metrics_port=metrics_port,
+            metrics_listen=_address(read("METRICS_LISTEN"), "METRICS_LISTEN"),
         )
 
 
@@ -269,6 +304,83 @@ def _seconds(raw: str | None, name: str, default: float) -> float:
     if not 0 < value <= 600:
         raise ConfigError(name, f"{raw!r} is not a number of seconds such as {default:g}")
     return value
+def _webhook(read: _Reader) -> WebhookSettings | None:
+    """WEBHOOK_*: webhook mode when WEBHOOK_URL is set; every other WEBHOOK_* needs it (a
+    replica that silently polled would delete the webhook the other replicas serve)."""
+    url = read("WEBHOOK_URL")
+    others = ("WEBHOOK_SECRET", "WEBHOOK_LISTEN", "WEBHOOK_PORT", "WEBHOOK_MAX_CONNECTIONS")
+    if url is None:
+        stray = [name for name in others if read(name) is not None]
+        if stray:
+            raise ConfigError(
+                "WEBHOOK_URL", f"not set, but {stray[0]} is (webhook mode needs WEBHOOK_URL)"
+            )
+        return None
+    secret = read("WEBHOOK_SECRET")
+    if secret is None:
+        raise ConfigError("WEBHOOK_SECRET", "required with WEBHOOK_URL (1-256 of A-Za-z0-9_-)")
+    if not _WEBHOOK_SECRET_RE.match(secret):
+        raise ConfigError(
+            "WEBHOOK_SECRET", "must be 1-256 characters of A-Z, a-z, 0-9, _ and - only"
+        )
+    max_connections = _port(read("WEBHOOK_MAX_CONNECTIONS"), "WEBHOOK_MAX_CONNECTIONS", 40)
+    if max_connections > 100:
+        raise ConfigError("WEBHOOK_MAX_CONNECTIONS", f"{max_connections} is not within 1-100")
+    return WebhookSettings(
+        url=_webhook_url(url),
+        secret=secret,
+        listen=_address(read("WEBHOOK_LISTEN"), "WEBHOOK_LISTEN"),
+        port=_port(read("WEBHOOK_PORT"), "WEBHOOK_PORT", 8080),
+        max_connections=max_connections,
+    )
+
+
+def _webhook_url(url: str) -> str:
+    """An https URL on a port Telegram posts to; its path is the one served."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError("WEBHOOK_URL", "must be an https URL (Telegram posts over HTTPS only)")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        port = 0
+    if port not in WEBHOOK_PORTS:
+        raise ConfigError(
+            "WEBHOOK_URL", "must use port 443, 80, 88 or 8443 (the ports Telegram posts to)"
+        )
+    if parts.username is not None or parts.fragment:
+        raise ConfigError("WEBHOOK_URL", "must not hold a user name, password or #fragment")
+    return url
+
+
+def _metrics_port(raw: str | None, webhook: WebhookSettings | None) -> int | None:
+    if raw is None:
+        return None
+    port = _port(raw, "METRICS_PORT", 0)
+    if webhook is not None and port == webhook.port:
+        raise ConfigError(
+            "METRICS_PORT", "must differ from WEBHOOK_PORT (metrics stay off the public port)"
+        )
+    return port
+
+
+def _port(raw: str | None, name: str, default: int) -> int:
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,5}", raw) or not 0 < int(raw) <= 65535:
+        raise ConfigError(name, f"{raw!r} is not a TCP port (1-65535)")
+    return int(raw)
+
+
+def _address(raw: str | None, name: str) -> str:
+    if raw is None:
+        return ALL_INTERFACES
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ConfigError(
+            name, f"{raw!r} is not an IP address to listen on, such as 0.0.0.0 or 127.0.0.1"
+        ) from None
 
 
 def _default_dir(name: str) -> Path:

@@ -110,17 +110,22 @@ class BroadcastEngine:
         self.clock: Clock = clock or SystemClock()
         cfg = self.config
         pool = min(128, max(8, in_flight_bound(max(cfg.rate, cfg.paid_rate))))
-        self.bot = Bot(
-            token,
-            base_url=base_url,
-            request=request
+        # Observable like the interactive bot's, so that metrics can count the answers to bulk
+        # sends (``bulk_request.observer``; None: nothing is told).
+        self.bulk_request = ObservedRequest(
+            request
             or AiohttpRequest(
                 connection_pool_size=pool,
                 read_timeout=cfg.request_timeout,
                 write_timeout=cfg.request_timeout,
                 connect_timeout=cfg.request_timeout,
                 pool_timeout=cfg.request_timeout,
-            ),
+            )
+        )
+        self.bot = Bot(
+            token,
+            base_url=base_url,
+            request=self.bulk_request,
             get_updates_request=AiohttpRequest(connection_pool_size=1),
         )
         self.pacer = Pacer(cfg.rate, clock=self.clock)

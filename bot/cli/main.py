@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Telegram bot that teaches tumour patients about interventional therapy.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="run the bot (long polling; needs BOT_TOKEN)")
+    sub.add_parser(
+        "run", help="run the bot (long polling, or the webhook with WEBHOOK_URL; needs BOT_TOKEN)"
+    )
     check = sub.add_parser("check", help="validate content and catalogs; exit 1 on any error")
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
     demo = sub.add_parser("demo", help="chat with the bot in this terminal, no token needed")

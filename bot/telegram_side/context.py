@@ -7,6 +7,7 @@ locale resolved for this update (``handlers/prelude.py`` sets it before any hand
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
@@ -14,6 +15,7 @@ from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 from bot.core.i18n import Translator
 from bot.core.render import Renderer
 from bot.core.search.desk import QuestionDesk
+from bot.telegram_side.metrics import update_type
 from bot.telegram_side.runtime import Runtime
 
 
@@ -35,6 +37,18 @@ class BotApplication(
     def __init__(self, *, runtime: Runtime, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
+
+    async def process_update(self, update: object) -> None:
+        """PTB's processing, counted and timed by update type (``runtime.metrics``). Every
+        update goes through here, however it arrived (polling or the webhook, both through
+        ``update_queue``) and whichever update processor schedules it."""
+        started = time.perf_counter()
+        try:
+            await super().process_update(update)
+        finally:
+            self.runtime.metrics.update_processed(
+                update_type(update), time.perf_counter() - started
+            )
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.broadcast.engine import BroadcastEngine
 from bot.config import Settings
@@ -22,9 +23,20 @@ from bot.core.render import Renderer
 from bot.core.search.counts import TypedCounts
 from bot.core.search.desk import QuestionDesk
 from bot.storage import DatabaseTimeouts, Storage, open_storage
+from bot.telegram_side.metrics import BotMetrics
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.stats_flush import StatsWriter
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
+
+
+class UpdateSource(Protocol):
+    """Where updates come from (long polling or the webhook; telegram_side/update_sources.py)."""
+
+    @property
+    def receiving(self) -> bool:
+        """Updates are arriving: polling runs, or the webhook is set and its server listens."""
+        ...
+
 
 #: Group chats remembered as already told about private chats (the database has them all).
 QUIET_CHATS_CACHED = 10_000
@@ -68,6 +80,10 @@ class Runtime:
         """Write the counts now (before /stats reads them)."""
         if self.stats_writer is not None:
             await self.stats_writer.flush()
+    # Prometheus metrics of this process (served on METRICS_PORT); named methods to count with.
+    metrics: BotMetrics = field(default_factory=BotMetrics)
+    # Long polling or the webhook, while `run` (or a test harness) receives updates.
+    update_source: UpdateSource | None = None
 
     @property
     def locales(self) -> list[str]:
@@ -95,7 +111,7 @@ async def create_runtime(
         )
     desk = QuestionDesk.build(content, settings)
     counts = DailyCounts()
-    return Runtime(
+    runtime = Runtime(
         settings,
         storage,
         desk.renderer,
@@ -106,3 +122,5 @@ async def create_runtime(
         content.privacy,
         counts=counts,
     )
+    runtime.metrics.watch_database(storage.engine)
+    return runtime

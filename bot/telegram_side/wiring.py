@@ -21,9 +21,9 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.broadcast.engine import engine_for_application
+from bot.broadcast.engine import BroadcastEngine, engine_for_application
 from bot.config import Settings
 from bot.core import pseudonyms
 from bot.core.content.bundle import load_content
@@ -43,12 +43,14 @@ from bot.telegram_side.handlers import (
     reload_command,
     stats_command,
 )
+from bot.telegram_side.health_server import HealthServer
 from bot.telegram_side.hot_reload import install_sighup
 from bot.telegram_side.log_privacy import keep_patient_text_out_of_logs
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.runtime import Runtime, create_runtime
 from bot.telegram_side.stats_flush import StatsWriter
-from bot.telegram_side.transport import ObservedRequest
+from bot.telegram_side.transport import ObservedRequest, Observer
+from bot.telegram_side.update_sources import update_source
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ def build_application(
     """
     token = token or settings.bot_token or ""
     register_secret(token)  # cut from every log line, stored reason and admin message
+    if settings.webhook is not None:
+        register_secret(settings.webhook.secret)  # as secret as the token
     pseudonyms.use_key(settings.log_id_key)  # user ids in logs are keyed hashes
     defaults = Defaults(
         parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
@@ -80,7 +84,7 @@ def build_application(
         .defaults(defaults)
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(concurrent_updates)
-        .request(interactive_request())
+        .request(interactive_request(runtime.metrics.telegram_observer("interactive")))
     )
     app = builder.build()
     assert isinstance(app, BotApplication)
@@ -147,62 +151,96 @@ def build_application(
     return app
 
 
-def interactive_request() -> ObservedRequest:
+def interactive_request(observer: Observer | None = None) -> ObservedRequest:
     """PTB's default transport (httpx) for the interactive bot, wrapped so that the broadcast
-    engine sees interactive messages and gives them priority (telegram_side/transport.py).
+    engine sees interactive messages and gives them priority (telegram_side/transport.py);
+    ``observer`` (the metrics) is told about every answer too, by a wrapper of its own, so
+    that whichever engine runs can take the outer observer.
 
     Redirects are not followed: the Bot API never redirects, and following one would resend
     a request (its body, and a URL that may hold the token) to wherever the answer points.
     httpx does not follow by default; it is said here so that it stays so.
     """
-    return ObservedRequest(
-        HTTPXRequest(connection_pool_size=256, httpx_kwargs={"follow_redirects": False})
+    inner: BaseRequest = HTTPXRequest(
+        connection_pool_size=256, httpx_kwargs={"follow_redirects": False}
     )
+    if observer is not None:
+        counted = ObservedRequest(inner)
+        counted.observer = observer
+        inner = counted
+    return ObservedRequest(inner)
 
 
 @asynccontextmanager
 async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
-    """Initialize, set the command menus and long-poll until the block exits."""
+    """Initialize, set the command menus and receive updates until the block exits: long
+    polling, or the webhook when ``WEBHOOK_URL`` is set (telegram_side/update_sources.py).
+
+    Stopping: updates stop being taken first (the webhook answers 503, /readyz turns 503),
+    then the broadcast engine stops, then PTB processes the updates in hand; the webhook is
+    never deleted.
+    """
     runtime = app.runtime
+    source = update_source(app)
+    jobs: tuple[BroadcastEngine, RetentionJob, StatsWriter] | None = None
     async with app:
         await set_commands(app.bot, runtime.renderer, runtime.settings.default_locale)
         await app.start()
-        assert app.updater is not None
-        # Only the update types the handlers use (handlers/gate.py).
-        await app.updater.start_polling(allowed_updates=list(gate.ALLOWED_UPDATES))
-        log.info("event=polling_started locales=%s", ",".join(runtime.locales))
-        # Delivers queued broadcasts (from the CLI or an admin) while the bot runs.
-        engine = engine_for_application(
-            app.bot, runtime.storage, lambda: runtime.renderer.catalogs, runtime.settings
-        )
-        await engine.start()
-        runtime.engine = engine
-        # Erases users past USER_RETENTION_DAYS, daily (telegram_side/retention.py).
-        retention = RetentionJob(runtime.storage, runtime.settings.user_retention_days)
-        retention.start()
-        runtime.retention = retention
-        # Statistics: the handlers' counts reach the database every few seconds.
-        stats = StatsWriter(runtime.storage, runtime.counts, runtime.typed_counts)
-        stats.start()
-        runtime.stats_writer = stats
         try:
+            await source.start()
+            runtime.update_source = source
+            log.info("event=%s_started locales=%s", source.mode, ",".join(runtime.locales))
+            jobs = await _start_jobs(app)
             yield app
         finally:
+            await source.stop_accepting()
             runtime.engine = None
             runtime.retention = None
-            await retention.stop()
-            await engine.stop()
-            await app.updater.stop()
-            await app.stop()
+            runtime.metrics.set_broadcast_lease(False)
+            if jobs is not None:
+                await jobs[1].stop()
+                await jobs[0].stop()
+            await app.stop()  # processes every update already taken
+            await source.close()
+            runtime.update_source = None
             await runtime.users.flush()
-            # Last: the updates have been handled, so these are all their counts.
-            await stats.stop()
-            runtime.stats_writer = None
+            if jobs is not None:
+                # Last: the updates have been handled, so these are all their counts.
+                await jobs[2].stop()
+                runtime.stats_writer = None
     log.info("event=stopped")
 
 
+async def _start_jobs(
+    app: BotApplication,
+) -> tuple[BroadcastEngine, RetentionJob, StatsWriter]:
+    """The broadcast engine, the daily retention job and the statistics writer, running and
+    known to the runtime."""
+    runtime = app.runtime
+    # Delivers queued broadcasts (from the CLI or an admin) while the bot runs.
+    engine = engine_for_application(
+        app.bot, runtime.storage, lambda: runtime.renderer.catalogs, runtime.settings
+    )
+    engine.bulk_request.observer = runtime.metrics.telegram_observer("broadcast")
+    runtime.metrics.watch_broadcasts(engine.stats)
+    await engine.start()
+    runtime.engine = engine
+    # Today every process with an engine delivers broadcasts (the lease comes with issue 10).
+    runtime.metrics.set_broadcast_lease(True)
+    # Erases users past USER_RETENTION_DAYS, daily (telegram_side/retention.py).
+    retention = RetentionJob(runtime.storage, runtime.settings.user_retention_days)
+    retention.start()
+    runtime.retention = retention
+    # Statistics: the handlers' counts reach the database every few seconds.
+    stats = StatsWriter(runtime.storage, runtime.counts, runtime.typed_counts)
+    stats.start()
+    runtime.stats_writer = stats
+    return engine, retention, stats
+
+
 async def serve(settings: Settings) -> None:
-    """`interventional-bot run`: long polling until SIGTERM or Ctrl-C."""
+    """`interventional-bot run`: serve updates until SIGTERM or Ctrl-C; with ``METRICS_PORT``,
+    /healthz, /readyz and /metrics on that port from the start to the end."""
     content = load_content(settings)
     runtime = await create_runtime(settings, content)
     stop = asyncio.Event()
@@ -210,7 +248,13 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    health: HealthServer | None = None
     try:
+        if settings.metrics_port is not None:
+            health = HealthServer(
+                runtime, listen=settings.metrics_listen, port=settings.metrics_port
+            )
+            await health.start()
         app = build_application(settings, runtime)
         async with running(app):
             remove_sighup = install_sighup(app.bot, runtime)  # `kill -HUP` reloads content
@@ -218,4 +262,6 @@ async def serve(settings: Settings) -> None:
             remove_sighup()
             log.info("event=stopping")
     finally:
+        if health is not None:
+            await health.close()
         await runtime.storage.close()

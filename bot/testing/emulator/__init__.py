@@ -4,7 +4,8 @@ python-telegram-bot is pointed at it with ``base_url`` (``Bot(token, base_url=em
 so the real request encoding, error mapping and retries are exercised. The emulator answers the
 way Telegram does, with Telegram's error descriptions, and keeps what a user would see: per
 private chat, the messages with edits applied. Simulated users (:class:`SimUser`) type text and
-press buttons; the bot receives them through long polling (``getUpdates``).
+press buttons; the bot receives them through long polling (``getUpdates``), or, once it set a
+webhook, as POSTs to the route a test gives (:meth:`BotAPIEmulator.route_webhook`).
 
 Every request is checked against the emulator's own method table (:mod:`.method_table`) and,
 when a spec file is configured (``spec_path`` or ``$BOT_API_SPEC``), against Telegram's
@@ -21,7 +22,8 @@ The modules, from the outside in:
   ``update_methods``: the Bot API methods, by family.
 - ``user_actions``: what a user does (send, press, block) and waiting for the bot.
 - ``telegram_world``: the state behind the API; ``chat_model``: chats, messages, presses.
-- ``update_queue``: pending updates and long polling.
+- ``update_queue``: pending updates and long polling; ``webhook_delivery``: posting them to
+  the webhook, again until taken; ``webhook_state``: what setWebhook set.
 - ``flood_control``, ``fault_injection``: 429s and injected 5xx/timeouts.
 - ``request_log``: recorded requests, counters, violations; ``error_answers``: Telegram's
   error descriptions.

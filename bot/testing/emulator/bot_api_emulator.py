@@ -33,6 +33,8 @@ from bot.testing.emulator.user_actions import (
     set_blocked,
     wait_for_bot,
 )
+from bot.testing.emulator.webhook_delivery import WebhookSender
+from bot.testing.emulator.webhook_state import WebhookState
 
 __all__ = ["BotAPIEmulator"]
 
@@ -76,6 +78,9 @@ class BotAPIEmulator:
             spec=SpecChecker(self.spec_path) if self.spec_path is not None else None,
         )
         self._port: int | None = None
+        #: Posts updates to the webhook while one is set; ``webhooks.route`` says where to
+        #: (see :meth:`route_webhook`), ``webhooks.deliveries`` what came of each post.
+        self.webhooks = WebhookSender(self._world)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -96,8 +101,10 @@ class BotAPIEmulator:
 
     async def start(self) -> None:
         self._port = await self._server.start()
+        await self.webhooks.start()
 
     async def stop(self) -> None:
+        await self.webhooks.stop()
         await self._server.stop()
 
     async def __aenter__(self) -> BotAPIEmulator:
@@ -211,6 +218,17 @@ class BotAPIEmulator:
     ) -> list[dict[str, Any]]:
         """The bot commands set for a scope and language, as ``[{command, description}]``."""
         return list(self._world.commands.get((scope_type, chat_id, user_id, language_code), []))
+
+    @property
+    def webhook(self) -> WebhookState | None:
+        """The webhook the bot set (URL, secret token, max_connections), None while polling."""
+        return self._world.webhook
+
+    def route_webhook(self, origin: str | None) -> None:
+        """Post webhook updates to ``origin`` (``http://127.0.0.1:PORT``), keeping the webhook
+        URL's path: the TLS-terminating proxy that Telegram reaches through DNS."""
+        self.webhooks.route = origin
+        self._world.updates.wake()
 
     @property
     def pending_updates(self) -> int:

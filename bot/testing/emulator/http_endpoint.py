@@ -31,6 +31,7 @@ from bot.testing.emulator.method_dispatch import execute
 from bot.testing.emulator.method_table import METHODS, MethodSpec, SpecChecker, decode_params
 from bot.testing.emulator.request_log import RecordedRequest, RequestLog
 from bot.testing.emulator.telegram_world import Params, TelegramWorld
+from bot.testing.emulator.webhook_state import Described
 
 __all__ = ["BotAPIServer"]
 
@@ -137,6 +138,8 @@ class BotAPIServer:
             result = await self._run(record, spec.name, params, client_gone)
         except APIError as exc:
             return self._finish(record, exc.status, exc.description, parameters=exc.parameters)
+        if isinstance(result, Described):  # e.g. setWebhook's "Webhook is already set"
+            return self._finish(record, 200, result.description, result=result.result)
         return self._finish(record, 200, result=result)
 
     def _look_up(self, method_name: str, raw: Mapping[str, object]) -> MethodSpec | None:
@@ -218,7 +221,10 @@ class BotAPIServer:
         self._log.answered(record, status, description)
         self._touch(record.chat_id)
         if status == 200:
-            return _json(200, {"ok": True, "result": result})
+            answer: dict[str, Any] = {"ok": True, "result": result}
+            if description is not None:
+                answer["description"] = description
+            return _json(200, answer)
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if parameters:
             body["parameters"] = parameters

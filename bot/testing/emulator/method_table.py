@@ -72,6 +72,17 @@ _TABLE = (
     _m("getUpdates", ("offset", _I), ("limit", _I), ("timeout", _I), ("allowed_updates", _A)),
     _m("deleteWebhook", ("drop_pending_updates", _B)),
     _m(
+        "setWebhook",
+        ("url", _S, True),
+        ("certificate", _S),
+        ("ip_address", _S),
+        ("max_connections", _I),
+        ("allowed_updates", _A),
+        ("drop_pending_updates", _B),
+        ("secret_token", _S),
+    ),
+    _m("getWebhookInfo"),
+    _m(
         "sendMessage",
         ("business_connection_id", _S),
         ("chat_id", _IS, True),

@@ -15,6 +15,7 @@ from bot.testing.emulator.chat_model import BotIdentity, Chat, ChatMessage, Pres
 from bot.testing.emulator.error_answers import CHAT_NOT_FOUND, bad_request
 from bot.testing.emulator.request_log import EmulatorStats
 from bot.testing.emulator.update_queue import UpdateQueue
+from bot.testing.emulator.webhook_state import WebhookState
 
 __all__ = ["CommandsKey", "Handler", "Params", "TelegramWorld"]
 
@@ -40,6 +41,10 @@ class TelegramWorld:
         self.commands: dict[CommandsKey, list[dict[str, Any]]] = {}
         self.default_menu_button: dict[str, Any] | None = None
         self.updates = UpdateQueue()
+        # The webhook (setWebhook), None while the bot polls; when setWebhook last succeeded
+        # (perf_counter), for its limit of about one call a second.
+        self.webhook: WebhookState | None = None
+        self.webhook_set_at = float("-inf")
         self._query_ids = itertools.count(4_180_000_000_000_000_001)
 
     def require_chat(self, chat_id: object) -> Chat:

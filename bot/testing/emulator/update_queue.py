@@ -1,5 +1,8 @@
 """The queue of updates waiting for the bot, and Telegram's long polling over it.
 
+With a webhook set, ``webhook_delivery`` takes the updates from here instead, and removes each
+once the webhook answered 2xx.
+
 Updates stay queued until a ``getUpdates`` offset confirms them. A poll waits up to its timeout
 for an update; a newer poll ends a waiting one with 409 Conflict, as Telegram does when two bot
 instances poll. ``allowed_updates`` sticks until a later poll names other types.
@@ -61,6 +64,34 @@ class UpdateQueue:
 
     def clear(self) -> None:
         self._updates.clear()
+        self._wake()
+
+    def set_allowed(self, allowed: list[Any]) -> None:
+        """The update types to deliver from now on (getUpdates' and setWebhook's
+        ``allowed_updates``; an empty list means Telegram's default)."""
+        self._allowed = frozenset(str(a) for a in allowed) if allowed else None
+        self._wake()
+
+    # -- the webhook sender's view: deliverable updates, removed once delivered --------------
+
+    @property
+    def changed(self) -> asyncio.Event:
+        """Set at the next change (an update queued or removed, a setting changed)."""
+        return self._signal
+
+    def deliverable(self) -> list[dict[str, Any]]:
+        """The updates waiting, oldest first, without the types not asked for (dropped)."""
+        self._updates = [u for u in self._updates if self._deliverable(u)]
+        return list(self._updates)
+
+    def remove(self, update_id: int) -> None:
+        """The update was delivered (the webhook answered 2xx)."""
+        self._updates = [u for u in self._updates if u["update_id"] != update_id]
+        self._wake()
+
+    def wake(self) -> None:
+        """Tell whoever waits for a change (a setting of the webhook changed)."""
+        self._wake()
 
     def _wake(self) -> None:
         signal, self._signal = self._signal, asyncio.Event()
@@ -100,7 +131,7 @@ class UpdateQueue:
         self._wake()  # a newer getUpdates ends an older one that is still waiting
         self._confirm(offset)
         if allowed is not None:
-            self._allowed = frozenset(str(a) for a in allowed) if allowed else None
+            self.set_allowed(allowed)
 
         deadline = time.perf_counter() + wait_seconds
         while True:
