@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import PROJECT_ROOT, Settings
+from bot.core.content.locale_conversion import convert_locale
+from bot.core.content.problems import Problem
 from bot.testing import BotAPIEmulator
 from bot.testing.harness import RunningBot, running_bot
 
@@ -25,6 +27,20 @@ def make_settings(
     return Settings.from_env(
         {"CONTENT_DIR": str(content_dir), "LOCALES_DIR": str(locales_dir), **env},
         require_token=False,
+    )
+
+
+def converted_again(content_dir: Path, locales_dir: Path) -> None:
+    """Run `i18n convert zh_Hans zh_Hant`, as a translator does after changing zh_Hans (the
+    shipped zh_Hant is converted by machine from it and follows it)."""
+    convert_locale(content_dir, locales_dir, "zh_Hans", "zh_Hant")
+
+
+def review_pending(problem: Problem) -> bool:
+    """The one warning the shipped content has on purpose: zh_Hant, converted by machine,
+    waits for a translator's review."""
+    return problem.severity == "warning" and problem.message.startswith(
+        "converted by machine from zh_Hans (s2twp), not reviewed yet"
     )
 
 

@@ -20,6 +20,9 @@ from tests.conftest import BotStarter, make_settings
 ADMIN = 900
 EN_TEXT = '<b>Open day</b> on Friday: <a href="https://example.org/open">details</a>'
 ZH_TEXT = "<b>开放日</b>：周五上午 9 点"
+# zh_Hant is not asked for: its text is the Simplified one converted by machine (OpenCC).
+HANT_TEXT = "<b>開放日</b>：週五上午 9 點"
+TEXTS = {"en": EN_TEXT, "zh_Hans": ZH_TEXT, "zh_Hant": HANT_TEXT}
 
 
 @pytest.fixture
@@ -100,7 +103,7 @@ async def test_admin_walks_the_wizard_and_confirms(
     staff_bot: RunningBot, emulator: BotAPIEmulator
 ) -> None:
     storage = staff_bot.runtime.storage
-    for uid, code in ((711, "en"), (712, "zh-hans")):
+    for uid, code in ((711, "en"), (712, "zh-hans"), (713, "zh-hk")):
         await emulator.user(uid, language_code=code).send("/subscribe")
     admin = emulator.user(ADMIN, language_code="en")
     await start_wizard(admin)
@@ -121,14 +124,15 @@ async def test_admin_walks_the_wizard_and_confirms(
     # The preview: each text exactly as subscribers will see it, with the Unsubscribe button.
     new = admin.bot_messages()[sent_before:]
     assert new[0].text.startswith("👀 Preview")
-    english, chinese, question = new[1], new[2], new[3]
+    english, chinese, traditional, question = new[1], new[2], new[3], new[4]
     assert english.html == EN_TEXT and english.text == "Open day on Friday: details"
     assert {"type": "bold", "offset": 0, "length": 8} in english.entities
-    assert chinese.html == ZH_TEXT
-    for preview in (english, chinese):
+    assert (chinese.html, traditional.html) == (ZH_TEXT, HANT_TEXT)
+    for preview in (english, chinese, traditional):
         assert [b["callback_data"] for b in preview.inline_keyboard()[0]] == ["1:u"]
-    assert english.buttons() == [["🔕 Unsubscribe"]]
-    assert "There are 2 subscribers now." in question.text
+    assert english.buttons() == [["🔕 Unsubscribe"]] and traditional.buttons() == [["🔕 退訂"]]
+    assert "There are 3 subscribers now.\n\nThe 中文 (繁體) text was converted by machine from " \
+        "the 中文 (简体) text: check it above." in question.text  # fmt: skip
     assert question.buttons() == [["✅ Confirm and send", "✖ Cancel"]]
     assert await storage.list_broadcasts() == []  # nothing before Confirm
 
@@ -141,9 +145,9 @@ async def test_admin_walks_the_wizard_and_confirms(
     broadcasts = await storage.list_broadcasts()
     assert len(broadcasts) == 1
     queued = broadcasts[0]
-    assert dict(queued.texts) == {"en": EN_TEXT, "zh_Hans": ZH_TEXT}
+    assert dict(queued.texts) == TEXTS
     assert queued.locales is None and queued.created_by == ADMIN
-    assert queued.total == 2
+    assert queued.total == 3
     # "Queued" replaces the question (and its buttons) once the database has it.
     assert_queued(admin, question.message_id, queued.id)
     assert await storage.get_draft(ADMIN) is None  # the draft became the broadcast
@@ -160,7 +164,7 @@ async def test_admin_walks_the_wizard_and_confirms(
     await admin.send("/broadcasts")
     listing = admin.last_text()
     assert f"#{queued.id}" in listing
-    assert "2 recipients" in listing
+    assert "3 recipients" in listing
     assert "Open day on Friday" in listing
     assert emulator.errors == []
 
@@ -206,7 +210,8 @@ async def test_skipping_a_language_leaves_its_subscribers_out(
     assert "The English text is needed" in admin.last_text()
     await admin.send(EN_TEXT)
     await admin.send("/skip")
-    assert "Subscribers who read 中文 (简体) get nothing from this broadcast." in (
+    # ... and those who read zh_Hant, whose text would have been converted from it.
+    assert "Subscribers who read 中文 (简体), 中文 (繁體) get nothing from this broadcast." in (
         admin.last_text()
     )
     await admin.press("✅ Confirm and send")
@@ -273,10 +278,11 @@ async def test_an_older_previews_buttons_are_out_of_date(
     assert await storage.list_broadcasts() == []
     draft = await storage.get_draft(ADMIN)
     assert draft is not None and dict(draft.texts) == {"en": SECOND_EN, "zh_Hans": SECOND_ZH}
+    # (the draft holds what the admin wrote; the conversion is made for the preview and queue)
     assert admin.last_bot_message() == newer
     await admin.press("✅ Confirm and send", message_id=newer.message_id)
     (queued,) = await storage.list_broadcasts()
-    assert dict(queued.texts) == {"en": SECOND_EN, "zh_Hans": SECOND_ZH}
+    assert dict(queued.texts) == {"en": SECOND_EN, "zh_Hans": SECOND_ZH, "zh_Hant": SECOND_ZH}
     assert emulator.errors == []
 
 
@@ -328,7 +334,7 @@ async def test_a_failed_queue_keeps_the_draft(
 
     await admin.press("✅ Confirm and send", message_id=question.message_id, settle=0.3)
     (queued,) = await storage.list_broadcasts()
-    assert dict(queued.texts) == {"en": EN_TEXT, "zh_Hans": ZH_TEXT}
+    assert dict(queued.texts) == TEXTS
     assert await storage.get_draft(ADMIN) is None
 
 
@@ -364,7 +370,7 @@ async def test_an_edited_text_is_never_taken_as_the_next_one(
     await admin.send(ZH_TEXT, settle=0.3)
     await admin.press("✅ Confirm and send")
     (queued,) = await storage.list_broadcasts()
-    assert dict(queued.texts) == {"en": EN_TEXT, "zh_Hans": ZH_TEXT}
+    assert dict(queued.texts) == TEXTS
 
 
 async def test_admin_commands_work_only_in_private_chats(
@@ -404,7 +410,7 @@ async def test_a_draft_outlives_the_process_that_started_it(
         await admin.send(ZH_TEXT, settle=0.3)
         await admin.press("✅ Confirm and send")
         (queued,) = await second.runtime.storage.list_broadcasts()
-    assert dict(queued.texts) == {"en": EN_TEXT, "zh_Hans": ZH_TEXT}
+    assert dict(queued.texts) == TEXTS
 
 
 # The three ways a typed question is answered (handlers/questions.py).

@@ -16,9 +16,9 @@ from bot.testing import BotAPIEmulator, SimUser
 from tests.conftest import CONTENT, BotStarter, make_settings
 
 LIBRARY = load_library(CONTENT).library
-BACK = {"en": "⬅ Back", "zh_Hans": "⬅ 返回"}
-HOME = {"en": "🏠 Home", "zh_Hans": "🏠 首页"}
-CRUMB_ROOT = {"en": "Home", "zh_Hans": "首页"}
+BACK = {"en": "⬅ Back", "zh_Hans": "⬅ 返回", "zh_Hant": "⬅ 返回"}
+HOME = {"en": "🏠 Home", "zh_Hans": "🏠 首页", "zh_Hant": "🏠 首頁"}
+CRUMB_ROOT = {"en": "Home", "zh_Hans": "首页", "zh_Hant": "首頁"}
 
 
 def visible(html_text: str) -> str:
@@ -51,7 +51,8 @@ async def walk(
 
 
 @pytest.mark.parametrize(
-    ("locale", "language_code"), [("en", "en"), ("en", "en-GB"), ("zh_Hans", "zh-hans")]
+    ("locale", "language_code"),
+    [("en", "en"), ("en", "en-GB"), ("zh_Hans", "zh-hans"), ("zh_Hant", "zh-hk")],
 )
 async def test_patient_reads_every_topic_and_comes_back_home(
     bot: object, emulator: BotAPIEmulator, locale: str, language_code: str
@@ -90,7 +91,7 @@ async def test_language_switch_mid_session(bot: object, emulator: BotAPIEmulator
     await user.press("Features")
     await user.press("🏠 Home")
     await user.press("🌐 Language")
-    assert user.buttons() == [["✓ English"], ["中文 (简体)"], ["🏠 Home"]]
+    assert user.buttons() == [["✓ English"], ["中文 (简体)"], ["中文 (繁體)"], ["🏠 Home"]]
     await user.press("中文 (简体)")
     assert user.last_text().startswith("语言：简体中文")
     assert "您好" in user.last_text()
@@ -420,12 +421,13 @@ async def test_a_draft_topic_is_not_served(
 async def test_procedure_topics_end_with_when_to_get_help() -> None:
     """Recovery, bleeding, stents, bone cement and risks each end with their own urgent lines,
     in every language, on the last screen the patient reads."""
-    heading = {"en": "⚠️ Get help at once", "zh_Hans": "⚠️ 请立即求助"}
+    heading = {"en": "⚠️ Get help at once", "zh_Hans": "⚠️ 请立即求助", "zh_Hant": "⚠️ 請立即求助"}
+    emergency = {"en": "emergency", "zh_Hans": "急救电话", "zh_Hant": "急救電話"}
     for locale, tree in LIBRARY.trees.items():
         for tid in ("recovery", "bleeding", "stents", "stents-other", "bone-cement", "risks"):
             last = tree.topics[tid].body.rsplit("\n\n", 1)[-1]
             assert visible(last).startswith(heading[locale]), (locale, tid)
-            assert ("emergency" if locale == "en" else "急救电话") in last, (locale, tid)
+            assert emergency[locale] in last, (locale, tid)
 
 
 async def test_a_failed_edit_is_retried(bot: object, emulator: BotAPIEmulator) -> None:

@@ -11,46 +11,51 @@ from bot.core import callbacks
 from bot.core.i18n import display_name, resolve_locale, telegram_language_code
 
 AVAILABLE = ["en", "zh_Hans"]
+SHIPPED = ["en", "zh_Hans", "zh_Hant"]
 
 
 @pytest.mark.parametrize(
-    ("telegram_code", "expected"),
+    ("telegram_code", "without_hant", "shipped"),
     [
-        ("en", "en"),
-        ("en-GB", "en"),
-        ("en-us", "en"),
-        ("EN", "en"),
-        ("zh", "zh_Hans"),
-        ("zh-hans", "zh_Hans"),
-        ("zh-Hans", "zh_Hans"),
-        ("zh-cn", "zh_Hans"),
-        ("zh-CN", "zh_Hans"),
-        ("zh-sg", "zh_Hans"),
-        # Traditional Chinese readers are better served by Simplified than by English.
-        ("zh-hant", "zh_Hans"),
-        ("zh-tw", "zh_Hans"),
-        ("zh-hk", "zh_Hans"),
-        ("zh_Hant_TW", "zh_Hans"),
-        ("fr", "en"),
-        ("pt-br", "en"),
-        ("xx", "en"),
-        ("", "en"),
-        (None, "en"),
-        ("-", "en"),
-        ("zh-", "en"),
-        ("🙂", "en"),
+        ("en", "en", "en"),
+        ("en-GB", "en", "en"),
+        ("en-us", "en", "en"),
+        ("EN", "en", "en"),
+        ("zh", "zh_Hans", "zh_Hans"),
+        ("zh-hans", "zh_Hans", "zh_Hans"),
+        ("zh-Hans", "zh_Hans", "zh_Hans"),
+        ("zh-cn", "zh_Hans", "zh_Hans"),
+        ("zh-CN", "zh_Hans", "zh_Hans"),
+        ("zh-sg", "zh_Hans", "zh_Hans"),
+        ("zh-my", "zh_Hans", "zh_Hans"),
+        # Traditional Chinese readers get zh_Hant; without it, Simplified serves them better
+        # than English.
+        ("zh-hant", "zh_Hans", "zh_Hant"),
+        ("zh-Hant", "zh_Hans", "zh_Hant"),
+        ("zh-tw", "zh_Hans", "zh_Hant"),
+        ("zh-TW", "zh_Hans", "zh_Hant"),
+        ("zh-hk", "zh_Hans", "zh_Hant"),
+        ("zh-mo", "zh_Hans", "zh_Hant"),
+        ("zh-Hant-HK", "zh_Hans", "zh_Hant"),
+        ("zh_Hant_TW", "zh_Hans", "zh_Hant"),
+        ("zh-hans-hk", "zh_Hans", "zh_Hans"),  # the script said wins over the region
+        ("yue", "zh_Hans", "zh_Hant"),  # Cantonese reads written Chinese, Traditional
+        ("yue-hk", "zh_Hans", "zh_Hant"),
+        ("fr", "en", "en"),
+        ("pt-br", "en", "en"),
+        ("xx", "en", "en"),
+        ("", "en", "en"),
+        (None, "en", "en"),
+        ("-", "en", "en"),
+        ("zh-", "en", "en"),
+        ("🙂", "en", "en"),
     ],
 )
-def test_telegram_language_code_resolves(telegram_code: str | None, expected: str) -> None:
-    assert resolve_locale(None, telegram_code, AVAILABLE, "en") == expected
-
-
-def test_traditional_chinese_prefers_a_hant_locale_when_there_is_one() -> None:
-    available = ["en", "zh_Hans", "zh_Hant"]
-    assert resolve_locale(None, "zh-tw", available, "en") == "zh_Hant"
-    assert resolve_locale(None, "zh-hk", available, "en") == "zh_Hant"
-    assert resolve_locale(None, "zh-cn", available, "en") == "zh_Hans"
-    assert resolve_locale(None, "zh", available, "en") == "zh_Hans"
+def test_telegram_language_code_resolves(
+    telegram_code: str | None, without_hant: str, shipped: str
+) -> None:
+    assert resolve_locale(None, telegram_code, AVAILABLE, "en") == without_hant
+    assert resolve_locale(None, telegram_code, SHIPPED, "en") == shipped
 
 
 @pytest.mark.parametrize(
@@ -72,7 +77,9 @@ def test_saved_choice_then_telegram_then_default(
 def test_locale_names_come_from_cldr() -> None:
     assert display_name("en") == "English"
     assert display_name("zh_Hans") == "中文 (简体)"
+    assert display_name("zh_Hant") == "中文 (繁體)"
     assert telegram_language_code("zh_Hans") == "zh"
+    assert telegram_language_code("zh_Hant") == "zh"  # Telegram's menus know no script
 
 
 @pytest.mark.parametrize(

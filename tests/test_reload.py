@@ -92,12 +92,12 @@ async def test_reload_with_good_files_switches_the_next_screen_without_a_restart
             'msgid "Back"\nmsgstr "返回"',
             'msgid "Back"\nmsgstr "返回上一页"',
         )
-        for loc in ("en", "zh_Hans"):
+        for loc in ("en", "zh_Hans", "zh_Hant"):
             (content / loc / "bleeding.yaml").unlink()
             replace_in(content / loc / "complications.yaml", "  - bleeding\n", "")
 
         await admin.send("/reload")
-        assert admin.last_text().startswith("Reloaded: 58 topics in en, zh_Hans.")
+        assert admin.last_text().startswith("Reloaded: 87 topics in en, zh_Hans, zh_Hant.")
         assert bot.runtime.renderer is not renderer_before
 
         # The next screen is new: the reworded title, the new catalog string.
@@ -247,6 +247,6 @@ async def test_a_translator_reloads_the_demo_after_editing(
     shown = out.getvalue()
     # The demo user reads Chinese, so the admin's reload report is in Chinese too (its list
     # of languages joined the Chinese way, with "、").
-    assert "已重新加载：en、zh_Hans 共 60 个主题。" in shown
+    assert "已重新加载：en、zh_Hans、zh_Hant 共 90 个主题。" in shown
     assert "您好，欢迎回来" in shown.rsplit("已重新加载：", 1)[1]
     assert "您好，欢迎回来" not in shown.split("已重新加载：", 1)[0]

@@ -17,7 +17,7 @@ from bot.core.content.freshness import SNAPSHOT_DIR, source_hash
 from bot.core.limits import MAX_MESSAGE_LENGTH
 from bot.core.render import Renderer
 from bot.core.telegram_html import parse_html, utf16_len
-from tests.conftest import make_settings
+from tests.conftest import converted_again, make_settings, review_pending
 
 CYSTS_OLD = "Liver and kidney cysts (sacs of fluid)"
 CYSTS_NEW = "Liver and kidney cysts (fluid-filled sacs)"
@@ -69,7 +69,11 @@ def test_changed_english_makes_the_translation_stale_until_marked(
     assert "zh_Hans: stale topic 'cysts' (content/zh_Hans/cysts.yaml)" in out
     assert f"    -{CYSTS_OLD}" in out
     assert f"    +{CYSTS_NEW}" in out
-    assert out.rstrip().endswith("i18n status: FAILED: zh_Hans: 1 stale topic(s)")
+    # zh_Hant, converted from zh_Hans, follows the same English: stale too.
+    assert "zh_Hant: stale topic 'cysts' (content/zh_Hant/cysts.yaml)" in out
+    assert out.rstrip().endswith(
+        "i18n status: FAILED: zh_Hans: 1 stale topic(s); zh_Hant: 1 stale topic(s)"
+    )
     # --no-diff hides the diff, not the verdict.
     code, out, _err = run(capsys, "i18n", "status", "--no-diff")
     assert code == 1
@@ -102,11 +106,22 @@ def test_changed_english_makes_the_translation_stale_until_marked(
         if a != b and "液体" not in a
     ]
     assert len(changed) == 1 and changed[0][1].startswith("translated_from: ")
+    # zh_Hant is now behind zh_Hans: still stale, and its conversion out of date.
+    code, out, _err = run(capsys, "i18n", "status")
+    assert code == 1
+    assert out.rstrip().endswith(
+        "i18n status: FAILED: zh_Hant: 1 stale topic(s), 1 machine conversion(s) out of date"
+    )
+    # Converting again brings the change, and zh_Hans's translated_from, over.
+    code, out, err = run(capsys, "i18n", "convert", "zh_Hans", "zh_Hant")
+    assert code == 0, err
+    assert "  updated    content/zh_Hant/cysts.yaml\n" in out
+    assert "充滿液體" in (content / "zh_Hant" / "cysts.yaml").read_text("utf-8")
     code, out, _err = run(capsys, "i18n", "status")
     assert code == 0, out
     assert out.rstrip().endswith("i18n status: OK")
-    code, out, _err = run(capsys, "check", "--strict")
-    assert code == 0, out
+    code, out, _err = run(capsys, "check")
+    assert code == 0 and out.rstrip().endswith("check: OK: 0 error(s), 1 warning(s)"), out
 
 
 def test_mark_translated_keeps_comments_and_formatting(
@@ -134,9 +149,11 @@ def test_mark_translated_keeps_comments_and_formatting(
     assert "# 译者：张三，2026 年校对\n" in marked
     snapshot = content / "zh_Hans" / SNAPSHOT_DIR / "what.yaml"
     assert english.title in snapshot.read_text(encoding="utf-8")
-    # The snapshot folder is not content: the tree still has 24 topics in each locale.
+    # The snapshot folder is not content: the tree still has 30 topics in each locale.
+    converted_again(content, locales)  # zh_Hant follows zh_Hans
     report = run_checks(make_settings(content, locales))
-    assert report.problems == [] and report.topics == {"en": 30, "zh_Hans": 30}
+    assert [p for p in report.problems if not review_pending(p)] == []
+    assert report.topics == {"en": 30, "zh_Hans": 30, "zh_Hant": 30}
 
     # Marking again is a no-op for the file.
     assert run(capsys, "i18n", "mark-translated", "zh_Hans", "what")[0] == 0
@@ -281,8 +298,8 @@ def test_review_age_is_warned_by_check_and_counted_by_status(
     # The age is a setting and a flag: 10 days makes every topic due ten days from now.
     settings = make_settings(content, _locales, REVIEW_MAX_AGE_DAYS="10")
     later = run_checks(settings, today=date(2026, 12, 31))
-    # 30 topics in each of the 2 languages, and the 2 privacy notices (privacy.yaml).
-    assert sum("last reviewed" in p.message for p in later.warnings) == 60 + 2
+    # 30 topics in each of the 3 languages, and the 3 privacy notices (privacy.yaml).
+    assert sum("last reviewed" in p.message for p in later.warnings) == 90 + 3
     code, out, _err = run(
         capsys, "i18n", "status", "--review-max-age-days", "100000", "--format", "json"
     )
@@ -373,18 +390,20 @@ def test_status_counts_topics_without_signoff(
         path = content / "zh_Hans" / f"{tid}.yaml"
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         path.write_text("".join(x for x in lines if not x.startswith("reviewed_by:")), "utf-8")
+    converted_again(content, _locales)  # zh_Hant follows zh_Hans
     code, out, _err = run(capsys, "i18n", "status", "--format", "json")
     assert code == 0  # counted, and warned about by check, but not a failure
     data = {loc["locale"]: loc for loc in json.loads(out)["locales"]}
     assert data["en"]["no_signoff"] == []
     assert [t["topic"] for t in data["zh_Hans"]["no_signoff"]] == ["risks", "what"]
+    assert [t["topic"] for t in data["zh_Hant"]["no_signoff"]] == ["risks", "what"]
     code, out, _err = run(capsys, "i18n", "status")
     assert code == 0
     header = next(line for line in out.splitlines() if line.startswith("locale "))
-    assert header.rstrip().endswith("review due no sign-off")
+    assert header.rstrip().endswith("review due no sign-off unreviewed")
     zh_row = next(line for line in out.splitlines() if line.startswith("zh_Hans "))
     en_row = next(line for line in out.splitlines() if line.startswith("en "))
-    assert zh_row.split()[-1] == "2" and en_row.split()[-1] == "0"
+    assert zh_row.split()[-2] == "2" and en_row.split()[-2] == "0"
     assert "zh_Hans: 2 topic(s) without 'reviewed_by' (no sign-off): risks, what" in out
 
 
@@ -402,8 +421,10 @@ def test_a_changed_english_glossary_makes_its_translation_stale(
     replace_in(path, "one of the bones of the spine.", "a bone of the spine.")
     code, out, _err = run(capsys, "i18n", "status")
     assert "    +- Vertebra (vertebrae, vertebral body): a bone of the spine." in out
-    # The translator updates the Chinese and marks it: current again, the snapshot follows.
+    # The translator updates the Chinese and marks it: current again, the snapshot follows
+    # (and zh_Hant with it, once converted again).
     assert run(capsys, "i18n", "mark-translated", "zh_Hans", "glossary-body")[0] == 0
+    assert run(capsys, "i18n", "convert", "zh_Hans", "zh_Hant")[0] == 0
     assert run(capsys, "i18n", "status")[0] == 0
     snapshot = (content / "zh_Hans" / SNAPSHOT_DIR / "glossary-body.yaml").read_text("utf-8")
     assert "vertebral body" in snapshot and "a bone of the spine." in snapshot

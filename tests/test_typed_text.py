@@ -26,10 +26,12 @@ MESSAGES = yaml.safe_load(
 URGENT_HEADING = {
     "en": "⚠️ This may need urgent medical care.",
     "zh_Hans": "⚠️ 您描述的情况可能需要紧急就医。",
+    "zh_Hant": "⚠️ 您描述的情況可能需要緊急就醫。",
 }
-CODE = {"en": "en", "zh_Hans": "zh-hans"}
-HOME = {"en": "🏠 Home", "zh_Hans": "🏠 首页"}
-LANGUAGE = {"en": "🌐 Language", "zh_Hans": "🌐 语言"}
+CODE = {"en": "en", "zh_Hans": "zh-hans", "zh_Hant": "zh-hk"}
+HOME = {"en": "🏠 Home", "zh_Hans": "🏠 首页", "zh_Hant": "🏠 首頁"}
+LANGUAGE = {"en": "🌐 Language", "zh_Hans": "🌐 语言", "zh_Hant": "🌐 語言"}
+LOCALES = ["en", "zh_Hans", "zh_Hant"]
 
 
 async def ask(user: SimUser, text: str) -> list[ChatMessage]:
@@ -47,11 +49,11 @@ def is_urgent(message: ChatMessage, locale: str) -> bool:
     return message.text.startswith(URGENT_HEADING[locale])
 
 
-@pytest.mark.parametrize("locale", ["en", "zh_Hans"])
+@pytest.mark.parametrize("locale", LOCALES)
 async def test_warning_signs_get_the_urgent_care_message_first(
     bot: object, emulator: BotAPIEmulator, locale: str
 ) -> None:
-    user = emulator.user(810 if locale == "en" else 811, language_code=CODE[locale])
+    user = emulator.user(810 + LOCALES.index(locale), language_code=CODE[locale])
     typed = MESSAGES["urgent"][locale] + MESSAGES["borderline_urgent"][locale]
     assert len(MESSAGES["urgent"][locale]) >= 20
     for text in typed:
@@ -66,11 +68,11 @@ async def test_warning_signs_get_the_urgent_care_message_first(
     assert emulator.errors == []
 
 
-@pytest.mark.parametrize("locale", ["en", "zh_Hans"])
+@pytest.mark.parametrize("locale", LOCALES)
 async def test_questions_about_bleeding_stents_or_fever_are_answered_as_information(
     bot: object, emulator: BotAPIEmulator, locale: str
 ) -> None:
-    user = emulator.user(812 if locale == "en" else 813, language_code=CODE[locale])
+    user = emulator.user(815 + LOCALES.index(locale), language_code=CODE[locale])
     for text in MESSAGES["informational"][locale]:
         answer = await ask(user, text)
         assert len(answer) == 1, (text, [m.text for m in answer])

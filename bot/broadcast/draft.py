@@ -5,6 +5,10 @@ nobody silently receives another language, a draft must have a text for every lo
 audience: the ``locales`` it names or, when it names none, every locale the bot serves (which
 includes the default locale). The default locale's text is then only the fallback for a
 subscriber whose locale the bot no longer serves.
+
+A locale the bot converts by machine (Traditional Chinese, from Simplified: see
+:func:`with_converted_texts`) gets, when the draft has no text of its own for it, the
+conversion of the Simplified text, made when the draft is read and shown in the preview.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.core.content.script_conversion import conversion_source, convert_text
 from bot.core.i18n import Catalogs
 from bot.core.interests import is_interest_id
 from bot.core.limits import MAX_MESSAGE_LENGTH
@@ -29,6 +34,8 @@ class BroadcastDraft:
     interests: tuple[str, ...] | None = None  # audience filter; None = any
     send_at: datetime | None = None  # aware; None = now
     paid: bool = False
+    # Locales whose text was converted by machine from another's (see with_converted_texts).
+    converted: tuple[str, ...] = ()
 
 
 Problems = list[tuple[str, str]]
@@ -111,6 +118,31 @@ def _interest_problems(
             choices = ", ".join(available_interests) or "none are defined"
             problems.append(("interests", f"unknown interest {interest!r} ({choices})"))
     return problems
+
+
+def converted_locales(locales: Sequence[str], default_locale: str) -> dict[str, str]:
+    """locale -> the locale its text is converted from by machine (zh_Hant -> zh_Hans), for
+    the ``locales`` that have one (never the default locale: its text is always written)."""
+    return {
+        locale: source
+        for locale in locales
+        if locale != default_locale and (source := conversion_source(locale, locales))
+    }
+
+
+def with_converted_texts(
+    texts: Mapping[str, str], locales: Sequence[str], default_locale: str
+) -> dict[str, str]:
+    """``texts`` and, for each of ``locales`` without a text of its own that can be converted
+    from one of ``texts`` (see :func:`converted_locales`), that text converted by machine."""
+    out = dict(texts)
+    for locale in locales:
+        if locale in out or locale == default_locale:
+            continue
+        source = conversion_source(locale, texts)
+        if source is not None and not text_problems(texts[source]):
+            out[locale] = convert_text(texts[source])
+    return out
 
 
 def text_problems(text: str) -> list[str]:

@@ -19,11 +19,12 @@ Every problem is reported as ``file:line: message``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.broadcast.draft import BroadcastDraft, draft_problems
+from bot.broadcast.draft import BroadcastDraft, draft_problems, with_converted_texts
 from bot.core.content.problems import Problem
 from bot.core.content.yamlfile import YamlFile, read_yaml
 
@@ -46,6 +47,10 @@ def load_broadcast_file(
         return None, [Problem(path, 1, "a broadcast file is a mapping with texts: …")]
     reader = _FileReader(path, parsed)
     draft = reader.draft()
+    # A Traditional Chinese text not given is converted from the Simplified one.
+    audience = available_locales if draft.locales is None else draft.locales
+    texts = with_converted_texts(draft.texts, list(audience), default_locale)
+    draft = replace(draft, texts=texts, converted=tuple(t for t in texts if t not in draft.texts))
     field_of = {"locales": "audience.locales", "interests": "audience.interests"}
     for field, message in draft_problems(
         draft,

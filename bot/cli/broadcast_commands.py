@@ -70,6 +70,8 @@ async def _create(settings: Settings, path: Path, out: TextIO, err: TextIO) -> i
         summary = await storage.broadcast_summary(broadcast_id)
     assert summary is not None
     print(broadcast_id, file=out)
+    for locale in draft.converted:
+        print(f"{locale}: no text in the file, converted by machine from zh_Hans", file=err)
     when = "now" if draft.send_at is None else format_time(summary.send_at)
     print(
         f"queued broadcast {broadcast_id}: {summary.total} recipient(s), sends {when}"

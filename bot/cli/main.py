@@ -21,6 +21,7 @@ from bot.cli.logs import setup_logging
 from bot.config import ConfigError, Settings
 from bot.core import pseudonyms
 from bot.core.content.bundle import ContentError
+from bot.core.content.script_conversion import DEFAULT_VARIANT, VARIANTS
 from bot.storage.errors import StorageError
 
 
@@ -74,6 +75,37 @@ def _add_translator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
     mark.add_argument("locale", metavar="LOCALE")
     mark.add_argument("topics", metavar="TOPIC", nargs="*")
     mark.add_argument("--all", action="store_true", help="every topic of LOCALE")
+    _add_conversion_commands(i18n_sub)
+
+
+def _add_conversion_commands(
+    i18n_sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """`i18n convert | mark-reviewed` (bot/cli/convert_commands.py)."""
+    convert = i18n_sub.add_parser(
+        "convert", help="make Traditional Chinese from Simplified by machine (OpenCC)"
+    )
+    convert.add_argument("source", metavar="SOURCE", help="e.g. zh_Hans")
+    convert.add_argument("target", metavar="TARGET", help="e.g. zh_Hant")
+    convert.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        default=DEFAULT_VARIANT,
+        help="tw: Taiwan characters and phrases (OpenCC s2twp, the default); "
+        "hk: Hong Kong characters (s2hk)",
+    )
+    convert.add_argument(
+        "--force", action="store_true", help="also convert files a translator has reviewed"
+    )
+    convert.add_argument("--dry-run", action="store_true", help="write nothing; say what")
+    reviewed = i18n_sub.add_parser(
+        "mark-reviewed", help="record that a translator reviewed machine-converted parts"
+    )
+    reviewed.add_argument("locale", metavar="LOCALE")
+    reviewed.add_argument(
+        "names", metavar="NAME", nargs="*", help="topic ids, urgent, privacy, interests, messages"
+    )
+    reviewed.add_argument("--all", action="store_true", help="every part waiting for review")
 
 
 def _add_broadcast_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,4 +1,5 @@
-"""Tools for translators and clinicians: `i18n status`, `i18n mark-translated` and `render`.
+"""Tools for translators and clinicians: `i18n status`, `i18n mark-translated` and `render`
+(`i18n convert` and `i18n mark-reviewed` are in convert_commands.py).
 
 See TRANSLATING.md for how a translator uses them.
 """
@@ -11,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli import convert_commands
+from bot.cli.convert_commands import conversion_details, conversion_json
 from bot.cli.exits import EXIT_OK, EXIT_PROBLEMS, UsageError
 from bot.cli.terminal_screen import numbered_buttons
 from bot.config import Settings
@@ -47,7 +50,7 @@ def print_status_table(
     header = (
         f"{'locale':<10} {'strings':>8} {'done':>5} {'fuzzy':>5} {'todo':>5}   "
         f"{'topics':>7} {'current':>7} {'stale':>5} {'unmarked':>8} {'missing':>7}   "
-        f"{'review due':>10} {'no sign-off':>11}"
+        f"{'review due':>10} {'no sign-off':>11} {'unreviewed':>10}"
     )
     out.write(header + "\n" + "-" * len(header) + "\n")
     for s in report.locales:
@@ -55,7 +58,8 @@ def print_status_table(
     out.write(
         "\nstrings %: interface strings translated (fuzzy ones do not count); topics %: topics "
         "marked translated from the current English; no sign-off: topics without "
-        "'reviewed_by'.\n"
+        "'reviewed_by'; unreviewed: parts converted by machine (i18n convert) that no "
+        "translator has reviewed yet.\n"
     )
     rel = _relative_to(settings.content_dir.resolve().parent)
     for s in report.locales:
@@ -84,7 +88,8 @@ def _table_row(s: LocaleStatus) -> str:
             f"{len(s.ids('stale')):>5} {len(s.ids('unmarked')):>8} "
             f"{len(s.ids('missing')):>7}"
         )
-    return f"{s.locale:<10} {strings}   {topics}   {len(s.review_due):>10} {len(s.no_signoff):>11}"
+    signoff = f"{len(s.review_due):>10} {len(s.no_signoff):>11} {s.unreviewed:>10}"
+    return f"{s.locale:<10} {strings}   {topics}   {signoff}"
 
 
 def _relative_to(base: Path) -> Callable[[Path | None], str]:
@@ -135,6 +140,8 @@ def _locale_details(
             f"\n{s.locale}: {len(unsigned)} topic(s) without 'reviewed_by' (no sign-off): "
             f"{', '.join(unsigned)}"
         )
+    if s.conversion is not None:
+        lines += conversion_details(s.conversion)
     return lines
 
 
@@ -181,6 +188,7 @@ def status_json(report: StatusReport, min_percent: float) -> dict[str, Any]:
                     {"topic": t.id, "reviewed": str(t.reviewed), "path": str(t.path)}
                     for t in s.no_signoff
                 ],
+                "conversion": conversion_json(s.conversion),
                 "failures": s.failures(min_percent),
             }
             for s in report.locales
@@ -277,6 +285,8 @@ def dispatch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             review_max_age_days=args.review_max_age_days,
             diffs=not args.no_diff,
         )
+    if args.i18n_command in ("convert", "mark-reviewed"):
+        return convert_commands.dispatch(args, settings, out)
     return mark_command(settings, out, locale=args.locale, topics=args.topics, all_topics=args.all)
 
 

@@ -204,9 +204,10 @@ def resolve_locale(
     """Choose the locale for a user: saved choice, then Telegram's language_code, then default.
 
     ``telegram_code`` is what Telegram sends (``en``, ``en-GB``, ``zh-hans``, ``zh-cn``,
-    ``zh-tw`` …). Regional Chinese tags are mapped through their script (zh-cn/zh-sg → Hans,
-    zh-tw/zh-hk → Hant, by CLDR's likely subtags); a script we do not have falls back to another
-    locale of the same language, which serves a Traditional-Chinese reader better than English.
+    ``zh-tw`` …). Regional Chinese tags are mapped through their script (zh, zh-cn, zh-sg →
+    Hans; zh-tw, zh-hk, zh-mo → Hant, by CLDR's likely subtags); a script we do not have falls
+    back to another locale of the same language (a Traditional reader gets Simplified rather
+    than English). Cantonese (``yue``) is read as written Chinese in Traditional characters.
     """
     if saved and saved in available:
         return saved
@@ -225,6 +226,11 @@ def match_locale(code: str | None, available: Iterable[str]) -> str | None:
     return _match_locale(code, tuple(available))
 
 
+# Spoken varieties read in another language's written form: Cantonese (Hong Kong, Macao) reads
+# written Chinese, in Traditional characters (its likely script), when no yue locale exists.
+_WRITTEN_AS = {"yue": ("zh", "Hant")}
+
+
 @functools.lru_cache(maxsize=1024)
 def _match_locale(code: str, available: tuple[str, ...]) -> str | None:
     # Cached: Telegram sends a handful of distinct codes, and CLDR parsing is not free.
@@ -232,16 +238,17 @@ def _match_locale(code: str, available: tuple[str, ...]) -> str | None:
         wanted = Locale.parse(code.strip().replace("_", "-"), sep="-")
     except (ValueError, UnknownLocaleError, TypeError):
         return None
+    language, usual_script = _WRITTEN_AS.get(wanted.language, (wanted.language, None))
     parsed: list[tuple[str, Locale]] = []
     for name in available:
         try:
             parsed.append((name, Locale.parse(name)))
         except (ValueError, UnknownLocaleError):
             continue
-    same_language = [(n, loc) for n, loc in parsed if loc.language == wanted.language]
+    same_language = [(n, loc) for n, loc in parsed if loc.language == language]
     if not same_language:
         return None
-    script = wanted.script or _likely_script(wanted)
+    script = wanted.script or _likely_script(wanted) or usual_script
     # 1. same language, script and territory; 2. same language and script; 3. same language.
     for name, loc in same_language:
         if (loc.script or _likely_script(loc)) == script and loc.territory == wanted.territory:

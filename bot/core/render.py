@@ -15,7 +15,7 @@ from bot.config import HospitalContact
 from bot.core import callbacks
 from bot.core.content.glossary import Entry, Glossary
 from bot.core.content.model import ROOT_ID, GlossaryTerm, Library, Topic
-from bot.core.i18n import Catalogs, Translator, display_name
+from bot.core.i18n import Catalogs, Translator, _, display_name
 from bot.core.limits import MAX_MESSAGE_LENGTH
 from bot.core.paging import MAX_SCREEN_CHARS, split_pages, visible, visible_len
 from bot.core.screen import (
@@ -35,6 +35,11 @@ __all__ = ["BREADCRUMB_SEPARATOR", "Button", "Keyboard", "Renderer", "Screen", "
 BREADCRUMB_SEPARATOR = " › "
 # Room kept free on every page so that the breadcrumb, title and page line always fit.
 _PAGE_SLACK = 64
+# TRANSLATORS: under the screens of a language converted by machine (zh_Hant).
+# Translate it in zh_Hans: `i18n convert` carries it over.
+MACHINE_CONVERTED = _(
+    "Converted by machine from Simplified Chinese; a translator is reviewing it."
+)
 
 
 class Renderer:
@@ -161,14 +166,8 @@ class Renderer:
         rows: list[tuple[Button, ...]] = []
         for locale in self.locales:
             mark = "✓ " if locale == current else ""
-            rows.append(
-                (
-                    Button(
-                        mark + display_name(locale),
-                        callbacks.encode(callbacks.SetLanguage(locale)),
-                    ),
-                )
-            )
+            action = callbacks.encode(callbacks.SetLanguage(locale))
+            rows.append((Button(mark + display_name(locale), action),))
         rows.append((self._home_button(t),))
         return Screen(esc(t("Choose your language:")), tuple(rows))
 
@@ -245,12 +244,11 @@ class Renderer:
         pages = self._topic_pages(locale, topic_id)
         if not 0 <= page < len(pages):
             raise KeyError(f"{topic_id}:{page}")
-        is_root = topic_id == ROOT_ID
-        parts = [] if is_root else [self._header(locale, topic)]
+        parts = [] if topic_id == ROOT_ID else [self._header(locale, topic)]
         parts.append(pages[page])
         if topic.contact and page == len(pages) - 1:
             parts.append(self._contact_block(t))
-        footer = None if is_root else self._review_footer(locale, topic)
+        footer = self._footer(locale, topic)
         if footer:
             parts.append(footer)
         parts += page_line(t, page, len(pages))
@@ -312,7 +310,15 @@ class Renderer:
         crumb = esc(self.breadcrumb(locale, topic))
         return f"<i>{crumb}</i>\n<b>{esc(topic.title)}</b>"
 
-    def _review_footer(self, locale: str, topic: Topic) -> str | None:
+    def _footer(self, locale: str, topic: Topic) -> str | None:
+        """The last lines of a topic's screens: the medical review (not on the main menu) and,
+        for a file converted by machine and not yet reviewed, a note that says so."""
+        lines = [] if topic.id == ROOT_ID else [self._review_line(locale, topic)]
+        if topic.machine_converted:
+            lines.append("ℹ️ " + self.catalogs.get(locale)(MACHINE_CONVERTED))
+        return "\n".join(f"<i>{esc(line)}</i>" for line in lines if line) or None
+
+    def _review_line(self, locale: str, topic: Topic) -> str | None:
         """The medical review line, its date formatted by Babel for the locale."""
         if topic.reviewed is None:
             return None
@@ -329,7 +335,7 @@ class Renderer:
             # TRANSLATORS: last line of a topic that names no reviewer;
             # {date} is e.g. "November 26, 2026".
             line = t("Last reviewed: {date}").format(date=when)
-        return "<i>" + esc(line) + "</i>"
+        return line
 
     def _contact_block(self, t: Translator) -> str:
         h = self.hospital
@@ -363,7 +369,7 @@ class Renderer:
             overhead = 0 if topic_id == ROOT_ID else visible_len(self._header(locale, topic))
             if topic.contact:
                 overhead += visible_len(self._contact_block(self.catalogs.get(locale)))
-            footer = None if topic_id == ROOT_ID else self._review_footer(locale, topic)
+            footer = self._footer(locale, topic)
             if footer:
                 overhead += visible_len(footer)
             if self.asks_feedback(locale, topic_id):

@@ -27,6 +27,8 @@ async def set_commands(bot: Bot, renderer: Renderer, default_locale: str) -> Non
 
     await bot.set_my_commands(commands(default_locale))
     done: set[str] = set()
+    # Telegram's menus know languages, not scripts: zh_Hans and zh_Hant are both "zh", and the
+    # first in this order (the default, then by name: zh_Hans) gives the "zh" menu.
     for locale in sorted(renderer.locales, key=lambda loc: loc != default_locale):
         code = telegram_language_code(locale)
         if code in done:

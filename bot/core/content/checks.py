@@ -13,6 +13,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog, Message
 
 from bot.config import Settings
+from bot.core.content.conversion_review import conversion_problems
 from bot.core.content.freshness import freshness_problems, review_problems, signoff_problems
 from bot.core.content.glossary import collisions
 from bot.core.content.loader import content_locales, load_library
@@ -84,6 +85,8 @@ def run_checks(settings: Settings, *, today: date | None = None) -> Report:
     report.problems.extend(check_typed_questions(library, content_dir, sorted(with_content)))
     # Warnings: stale translations, medical reviews past their age or naming nobody.
     report.problems += freshness_problems(library, content_dir) + signoff_problems(library)
+    # ... and locales converted by machine (i18n convert): what is not reviewed yet.
+    report.problems += conversion_problems(content_dir, locales_dir, report.locales)
     age = settings.review_max_age_days
     report.problems += review_problems(library, age, today or date.today())
     report.problems.extend(_data_file_problems(settings, sorted(with_content), today))

@@ -22,6 +22,7 @@ from bot.core.content.model import (
     Topic,
 )
 from bot.core.content.problems import Problem
+from bot.core.content.script_conversion import marker_problem
 from bot.core.content.yamlfile import YamlFile, read_yaml
 
 _ID_RE = re.compile(rf"^{TOPIC_ID_PATTERN}$")
@@ -36,6 +37,8 @@ OPTIONAL_FIELDS = (
     "reviewed_by",
     "status",
     "terms",
+    "machine_converted",
+    "converted_from",
 )
 STATUSES = ("published", "draft")
 MAX_KEYWORD_LENGTH = 60
@@ -127,6 +130,9 @@ class _TopicReader:
         for name in ("title", "body", "source", "button", "translated_from", "reviewed_by"):
             if name in data and data[name] is not None and not isinstance(data[name], str):
                 self.err(name, f"field {name!r} must be text, not {_kind(data[name])}")
+        for name in ("machine_converted", "converted_from"):
+            if name in data and (problem := marker_problem(name, data[name])):
+                self.err(name, problem)
         reviewed = self.reviewed()
         children = self.children()
         keywords = self.keywords()
@@ -163,6 +169,7 @@ class _TopicReader:
             reviewed_by=(_str(data.get("reviewed_by")) or "").strip() or None,
             status=status,
             terms=terms,
+            machine_converted=_str(data.get("machine_converted")),
             path=self.path,
             lines={k: v for k, v in self.lines.items() if "." not in k},
         )

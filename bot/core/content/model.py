@@ -53,6 +53,9 @@ class Topic:
     status: Status = "published"
     # Glossary topics: their terms, shown after the body (and findable from other screens).
     terms: tuple[GlossaryTerm, ...] = ()
+    # Converted by machine from another script (`i18n convert`) and not yet reviewed: what
+    # converted it ("opencc s2twp from zh_Hans <hash>"); patients are told so on its screens.
+    machine_converted: str | None = None
     path: Path | None = field(default=None, compare=False)
     # The line of each field in the file (from the loader's YAML node marks).
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
@@ -179,6 +182,9 @@ class Library:
         for locale in self.locales:
             for tid in sorted(self.trees[locale].topics):
                 t = self.trees[locale].topics[tid]
-                fields = (locale, t.id, t.title, t.body, t.children, t.status, t.terms)
+                fields: tuple[object, ...] = (locale, t.id, t.title, t.body, t.children)
+                fields += (t.status, t.terms)
+                if t.machine_converted:  # its screens say so
+                    fields += (t.machine_converted,)
                 digest.update(repr(fields).encode())
         return digest.hexdigest()[:12]

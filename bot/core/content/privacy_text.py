@@ -26,11 +26,14 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.core.content.problems import Problem
+from bot.core.content.script_conversion import marker_problem
 from bot.core.content.yamlfile import read_yaml
 from bot.core.telegram_html import TelegramHTMLError, parse_html, validate_message_text
 
 FILENAME = "privacy.yaml"
 FIELDS = ("title", "body", "reviewed", "reviewed_by", "source")
+# Written by `i18n convert` / `i18n mark-reviewed` in a locale converted by machine.
+MARK_FIELDS = ("machine_converted", "converted_from")
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,12 @@ def _field_problems(data: Mapping[object, object]) -> list[tuple[str, str]]:
     found = [
         (str(name), f"unknown field {name!r} (known: {', '.join(FIELDS)})")
         for name in data
-        if name not in FIELDS
+        if name not in FIELDS + MARK_FIELDS
+    ]
+    found += [
+        (name, problem)
+        for name in MARK_FIELDS
+        if name in data and (problem := marker_problem(name, data[name]))
     ]
     for name in FIELDS:
         value = data.get(name)

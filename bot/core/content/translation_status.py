@@ -1,8 +1,9 @@
 """Translation coverage per language: `i18n status` computes it here, the CLI prints it.
 
 Interface strings (gettext catalogs against ``messages.pot``), topics (current, stale,
-unmarked, missing; see :mod:`bot.core.content.freshness`), medical reviews that are due and
-topics whose sign-off names nobody (no ``reviewed_by``).
+unmarked, missing; see :mod:`bot.core.content.freshness`), medical reviews that are due,
+topics whose sign-off names nobody (no ``reviewed_by``), and in a locale converted by machine
+the parts no translator has reviewed (:mod:`bot.core.content.conversion_review`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog, Message
 
 from bot.config import Settings
+from bot.core.content.conversion_review import LocaleConversion, locale_conversion
 from bot.core.content.freshness import (
     TopicFreshness,
     missing_signoff,
@@ -63,6 +65,15 @@ class LocaleStatus:
     review_due: tuple[Topic, ...]
     # Topics with no `reviewed_by` (counted, and warned about by `check`; not a failure).
     no_signoff: tuple[Topic, ...] = ()
+    # A locale converted by machine (`i18n convert`): its parts not (or no longer) reviewed.
+    conversion: LocaleConversion | None = None
+
+    @property
+    def unreviewed(self) -> int:
+        """Parts converted by machine that no translator has reviewed yet."""
+        if self.conversion is None:
+            return 0
+        return len({p.name for p in self.conversion.parts if p.state != "source changed"})
 
     def ids(self, state: str) -> list[str]:
         return [t.topic_id for t in self.topics if t.state == state]
@@ -86,6 +97,12 @@ class LocaleStatus:
             out.append(f"{len(missing)} missing topic(s)")
         if stale := self.ids("stale"):
             out.append(f"{len(stale)} stale topic(s)")
+        if self.conversion is not None:
+            if outdated := self.conversion.names("outdated"):
+                out.append(f"{len(outdated)} machine conversion(s) out of date")
+            if changed := self.conversion.names("source changed"):
+                source = self.conversion.source
+                out.append(f"{len(changed)} reviewed conversion(s) whose {source} changed")
         if self.catalog.percent < min_percent:
             out.append(
                 f"interface strings {self.catalog.percent:.1f}% translated "
@@ -150,8 +167,17 @@ def compute_status(
         tree = loaded.library.trees.get(locale)
         due = review_due(tree, max_age, today) if tree is not None else []
         unsigned = missing_signoff(tree) if tree is not None else []
+        conversion = locale_conversion(content_dir, locales_dir, locale)
         out.append(
-            LocaleStatus(locale, is_source, catalog, tuple(states), tuple(due), tuple(unsigned))
+            LocaleStatus(
+                locale,
+                is_source,
+                catalog,
+                tuple(states),
+                tuple(due),
+                tuple(unsigned),
+                conversion if conversion.parts else None,
+            )
         )
     return StatusReport(len(pot_keys), max_age, tuple(out), tuple(notes))
 

@@ -33,12 +33,23 @@ from typing import Any
 import yaml
 
 from bot.core.content.problems import Problem
+from bot.core.content.script_conversion import marker_problem
 from bot.core.content.yamlfile import read_yaml
 from bot.core.telegram_html import TelegramHTMLError, validate_message_text
-from bot.core.textnorm import CJK_CHARS, normalize
+from bot.core.textnorm import CJK_CHARS, fold_script, normalize
 
 URGENT_FILE = "urgent.yaml"
-FIELDS = ("reviewed", "reviewed_by", "source", "message", "after_hours", "signs")
+# machine_converted / converted_from: written by `i18n convert` / `mark-reviewed`.
+FIELDS = (
+    "reviewed",
+    "reviewed_by",
+    "source",
+    "message",
+    "after_hours",
+    "signs",
+    "machine_converted",
+    "converted_from",
+)
 REQUIRED = ("source", "message", "after_hours", "signs")
 SIGN_LISTS = ("any", "with", "except", "unless")
 SIGN_FIELDS = ("sign", *SIGN_LISTS)
@@ -182,6 +193,9 @@ class _UrgentReader:
                 known = ", ".join(FIELDS)
                 self.err(self.lines.get(str(name), 1), f"unknown field {name!r} (known: {known})")
         texts = {name: self.text(name) for name in ("source", "reviewed_by", *PLACEHOLDERS)}
+        for name in ("machine_converted", "converted_from"):
+            if name in self.data and (problem := marker_problem(name, self.data[name])):
+                self.err(self.lines.get(name), problem)
         reviewed = self.data.get("reviewed")
         if reviewed is not None and not isinstance(reviewed, date):
             self.err(self.lines.get("reviewed"), "field 'reviewed' must be a date YYYY-MM-DD")
@@ -301,7 +315,8 @@ def compile_phrase(raw: str) -> re.Pattern[str] | str:
     text = raw.strip()
     if len(text) > 2 and text.startswith("/") and text.endswith("/"):
         try:
-            pattern = re.compile(text[1:-1], re.IGNORECASE)
+            # Chinese in Simplified characters, as the text it is matched against (matchable).
+            pattern = re.compile(fold_script(text[1:-1]), re.IGNORECASE)
         except re.error as exc:
             return f"invalid regular expression {text!r}: {exc}"
     else:

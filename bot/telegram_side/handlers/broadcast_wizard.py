@@ -7,7 +7,8 @@ unknown command, and a forged wizard button is an out-of-date button.
 The wizard asks for the text of each locale (the default locale first; the others may be
 skipped, and their subscribers then get nothing from it), checks each text the way Telegram
 parses HTML, sends the admin a preview of every text exactly as subscribers will see it, and
-queues the broadcast when the admin presses Confirm.
+queues the broadcast when the admin presses Confirm. A locale converted by machine (zh_Hant)
+is not asked for: its text is the Simplified one converted (and shown in the preview).
 
 The draft lives in the database (``Storage.open_draft``, table ``broadcast_drafts``), not in
 this process, so any replica can take the admin's next step; it expires after 30 minutes
@@ -24,11 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from telegram import Message, Update
 
-from bot.broadcast.draft import BroadcastDraft, broadcast_screen, validate_draft
+from bot.broadcast.draft import (
+    BroadcastDraft,
+    broadcast_screen,
+    converted_locales,
+    validate_draft,
+    with_converted_texts,
+)
 from bot.core import callbacks
+from bot.core.content.script_conversion import conversion_source
 from bot.core.i18n import Translator, _, display_name
 from bot.core.pseudonyms import log_ref
 from bot.core.render import Button, Screen, esc
@@ -46,11 +55,28 @@ CANCELLED = _("Broadcast cancelled. Nothing was sent.")
 _STEP_ATTEMPTS = 3
 
 
-def as_broadcast(draft: Draft) -> BroadcastDraft:
-    """The draft to queue: a skipped locale's subscribers are left out of the audience."""
-    skipped = any(loc not in draft.texts for loc in draft.locales)
-    audience = tuple(loc for loc in draft.locales if loc in draft.texts) if skipped else None
-    return BroadcastDraft(texts=dict(draft.texts), locales=audience)
+def wizard_locales(served: Sequence[str], default_locale: str) -> tuple[str, ...]:
+    """The locales whose text the wizard asks for: the default first, then every other one
+    except those converted by machine from another (zh_Hant, from the zh_Hans text)."""
+    converted = converted_locales(served, default_locale)
+    others = (loc for loc in served if loc != default_locale and loc not in converted)
+    return (default_locale, *others)
+
+
+def audience_locales(draft: Draft, served: Sequence[str]) -> list[str]:
+    """The draft's locales, and the served locales converted by machine from one of them."""
+    derived = [loc for loc in served if loc not in draft.locales]
+    return [*draft.locales, *(loc for loc in derived if conversion_source(loc, draft.locales))]
+
+
+def as_broadcast(draft: Draft, served: Sequence[str], default_locale: str) -> BroadcastDraft:
+    """The draft to queue: with the texts converted by machine (zh_Hant from zh_Hans); a
+    skipped locale's subscribers (and those of a locale converted from it) are left out."""
+    locales = audience_locales(draft, served)
+    texts = with_converted_texts(draft.texts, locales, default_locale)
+    skipped = any(loc not in texts for loc in locales)
+    audience = tuple(loc for loc in locales if loc in texts) if skipped else None
+    return BroadcastDraft(texts=texts, locales=audience)
 
 
 def is_wizard_button(data: object) -> bool:
@@ -77,7 +103,7 @@ class BroadcastWizard:
         if user is None:
             return
         default = context.runtime.settings.default_locale
-        locales = (default, *(loc for loc in context.renderer.locales if loc != default))
+        locales = wizard_locales(context.renderer.locales, default)
         async with self._lock(user.id):
             draft = await context.runtime.storage.open_draft(user.id, locales)
         log.info("event=broadcast_wizard_started admin_id=%s", log_ref(user.id))
@@ -176,11 +202,9 @@ class BroadcastWizard:
         if draft.waiting_for_text:
             await _reply(update, _prompt(t, draft, settings.default_locale))
             return
-        problems = validate_draft(
-            as_broadcast(draft),
-            available_locales=context.renderer.locales,
-            default_locale=settings.default_locale,
-        )
+        served, default = context.renderer.locales, settings.default_locale
+        broadcast = as_broadcast(draft, served, default)
+        problems = validate_draft(broadcast, available_locales=served, default_locale=default)
         if problems:  # the texts passed one by one: this is a limit of the whole broadcast
             await context.runtime.storage.delete_drafts(draft.admin_id, draft.id)
             lines = "\n".join("• " + esc(p) for p in problems)
@@ -190,17 +214,19 @@ class BroadcastWizard:
         # Read before the preview, so that its messages and the question follow one another.
         count = await context.runtime.storage.count_active_subscriptions()
         await _reply(update, "👀 " + esc(t("Preview: subscribers will receive exactly this.")))
-        for locale in draft.locales:
-            if locale in draft.texts:
+        locales = audience_locales(draft, served)
+        for locale in locales:
+            if locale in broadcast.texts:
                 screen = broadcast_screen(
-                    draft.texts, locale, settings.default_locale, context.renderer.catalogs
+                    broadcast.texts, locale, default, context.renderer.catalogs
                 )
                 await send(update, screen)
         subscribers = t.ngettext(
             "There is {count} subscriber now.", "There are {count} subscribers now.", count
         ).format(count=count)
         summary = [esc(subscribers)]
-        skipped = [loc for loc in draft.locales if loc not in draft.texts]
+        summary += _converted_notes(t, draft, broadcast)
+        skipped = [loc for loc in locales if loc not in broadcast.texts]
         if skipped:
             summary.append(
                 esc(t("Subscribers who read {languages} get nothing from this broadcast.")).format(
@@ -245,7 +271,8 @@ class BroadcastWizard:
         """Queue the draft; the progress message tells the admin what became of it."""
         t = context.t
         progress = await question.reply_text("⏳ " + esc(t("Queueing the broadcast…")))
-        broadcast = as_broadcast(draft)
+        settings = context.runtime.settings
+        broadcast = as_broadcast(draft, context.renderer.locales, settings.default_locale)
         try:
             broadcast_id = await context.runtime.storage.queue_draft(
                 draft,
@@ -297,6 +324,21 @@ def _confirm_keyboard(t: Translator, draft_id: str) -> tuple[tuple[Button, ...],
             Button("✖ " + t("Cancel"), callbacks.encode(callbacks.BroadcastCancel(draft_id))),
         ),
     )
+
+
+def _converted_notes(t: Translator, draft: Draft, broadcast: BroadcastDraft) -> list[str]:
+    """One line per locale whose text the preview shows converted by machine."""
+    return [
+        esc(
+            t(
+                "The {language} text was converted by machine from the {source} text: "
+                "check it above."
+            ).format(language=display_name(locale), source=display_name(source))
+        )
+        for locale in broadcast.texts
+        if locale not in draft.texts
+        and (source := conversion_source(locale, draft.texts)) is not None
+    ]
 
 
 def _prompt(t: Translator, draft: Draft, default_locale: str) -> str:
