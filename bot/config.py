@@ -283,27 +283,26 @@ def _days(raw: str | None, name: str, default: int) -> int:
 
 
 def _rate(raw: str | None, name: str, default: float) -> float:
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 100_000:
-        raise ConfigError(name, f"{raw!r} is not a rate in messages a second such as {default:g}")
-    return value
+    return _number(raw, name, default, 100_000, "a rate in messages a second")
 
 
 def _seconds(raw: str | None, name: str, default: float) -> float:
+    return _number(raw, name, default, 600, "a number of seconds")
+
+
+def _number(raw: str | None, name: str, default: float, most: float, what: str) -> float:
+    """A positive number up to ``most``; ``default`` when unset; else one line naming it."""
     if raw is None:
         return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 < value <= 600:
-        raise ConfigError(name, f"{raw!r} is not a number of seconds such as {default:g}")
+    if not 0 < value <= most:
+        raise ConfigError(name, f"{raw!r} is not {what} such as {default:g}")
     return value
+
+
 def _webhook(read: _Reader) -> WebhookSettings | None:
     """WEBHOOK_*: webhook mode when WEBHOOK_URL is set; every other WEBHOOK_* needs it (a
     replica that silently polled would delete the webhook the other replicas serve)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from bot.core.content.problems import Problem, Severity
-from bot.core.content.yamlfile import read_yaml
+from bot.core.content.yamlfile import mapping_value, read_yaml
 
 FILENAME = "interests.yaml"
 # Short, because an id travels in callback_data ("1:i:<id>") and in broadcast files.
@@ -83,7 +83,7 @@ def load_interests(
     if isinstance(parsed, Problem):
         return Interests(default_locale=default_locale), [parsed]
     reader = _InterestsReader(path, list(locales), default_locale)
-    items_node = _mapping_value(parsed.node, "interests")
+    items_node = mapping_value(parsed.node, "interests")
     if not isinstance(items_node, yaml.SequenceNode):
         reader.problem(parsed.node, "expected `interests:` followed by a list of {id, labels}")
         return Interests(default_locale=default_locale, path=path), reader.problems
@@ -112,7 +112,7 @@ class _InterestsReader:
 
     def interest(self, entry: yaml.Node, seen: set[str]) -> Interest | None:
         """One ``{id, labels}`` entry, or None when it is unusable (reported)."""
-        id_node = _mapping_value(entry, "id")
+        id_node = mapping_value(entry, "id")
         if not isinstance(id_node, yaml.ScalarNode) or not is_interest_id(id_node.value):
             self.problem(
                 id_node or entry,
@@ -123,7 +123,7 @@ class _InterestsReader:
         if interest_id in seen:
             self.problem(id_node, f"duplicate interest id {interest_id!r}")
             return None
-        labels_node = _mapping_value(entry, "labels")
+        labels_node = mapping_value(entry, "labels")
         if not isinstance(labels_node, yaml.MappingNode):
             self.problem(
                 entry, f"interest {interest_id!r} needs `labels:` with one label per locale"
@@ -149,12 +149,3 @@ class _InterestsReader:
                     "warning",
                 )
         return Interest(interest_id, labels)
-
-
-def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    for k, v in node.value:
-        if isinstance(k, yaml.ScalarNode) and k.value == key:
-            return v  # type: ignore[no-any-return]
-    return None

@@ -8,11 +8,10 @@ may each run it: erasing is idempotent. ``interventional-bot privacy purge`` run
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from bot.storage import DATABASE_ERRORS, Erased, Storage
+from bot.telegram_side.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +53,17 @@ class RetentionJob:
         self.interval = interval
         self.first_delay = first_delay
         self.passes = 0
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic("retention", self._pass, interval=interval, first_delay=first_delay)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="retention")
+        self._job.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._job.stop()
 
-    async def _loop(self) -> None:
-        await asyncio.sleep(self.first_delay)
-        while True:
-            try:
-                await purge_once(self.storage, self.retention_days)
-                self.passes += 1
-            except DATABASE_ERRORS as exc:  # tried again tomorrow; never stops the bot
-                log.warning("event=retention_failed error=%s", type(exc).__name__)
-            await asyncio.sleep(self.interval)
+    async def _pass(self) -> None:
+        try:
+            await purge_once(self.storage, self.retention_days)
+            self.passes += 1
+        except DATABASE_ERRORS as exc:  # tried again tomorrow; never stops the bot
+            log.warning("event=retention_failed error=%s", type(exc).__name__)

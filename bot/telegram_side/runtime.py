@@ -80,6 +80,7 @@ class Runtime:
         """Write the counts now (before /stats reads them)."""
         if self.stats_writer is not None:
             await self.stats_writer.flush()
+
     # Prometheus metrics of this process (served on METRICS_PORT); named methods to count with.
     metrics: BotMetrics = field(default_factory=BotMetrics)
     # Long polling or the webhook, while `run` (or a test harness) receives updates.

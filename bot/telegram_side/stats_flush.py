@@ -10,13 +10,12 @@ kept and tried again with the next one; a crash loses at most the last few secon
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from bot.core.daily_counts import DailyCounts
 from bot.core.search.counts import TypedCounts
 from bot.storage import DATABASE_ERRORS, Storage
+from bot.telegram_side.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class StatsWriter:
         self.counts = counts
         self.typed = typed
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic("stats-flush", self.flush, interval=interval)
 
     async def flush(self) -> int:
         """Add everything counted so far to the database; returns the rows written (0 when the
@@ -65,19 +64,9 @@ class StatsWriter:
         return len(batch)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="stats-flush")
+        self._job.start()
 
     async def stop(self) -> None:
         """Stop the loop and write what is left (the bot's updates have stopped by now)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._job.stop()
         await self.flush()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.flush()

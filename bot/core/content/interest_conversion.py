@@ -16,7 +16,6 @@ removes the entry.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import yaml
 
@@ -28,7 +27,7 @@ from bot.core.content.script_conversion import (
     parse_marker,
     yaml_quoted,
 )
-from bot.core.content.yamlfile import load_yaml_text
+from bot.core.content.yamlfile import load_yaml_text, mapping_value
 
 MARK_COMMENT = "# Labels converted by machine (`i18n convert`); see TRANSLATING.md."
 Edit = tuple[int, int, str]
@@ -91,7 +90,7 @@ def convert_interest_labels(
 def remove_interest_mark(text: str, locale: str) -> str:
     """``text`` without ``locale``'s mark (and without the mapping once it is empty)."""
     node, _data = load_yaml_text(text)
-    marks = _value(node, MACHINE_FIELD)
+    marks = mapping_value(node, MACHINE_FIELD)
     if not isinstance(marks, yaml.MappingNode):
         return text
     entries = [(k, v) for k, v in marks.value if isinstance(k, yaml.ScalarNode)]
@@ -117,10 +116,10 @@ def _label_nodes(
     label."""
     source, target = locales
     node, _data = load_yaml_text(text)
-    items = _value(node, "interests")
+    items = mapping_value(node, "interests")
     for entry in items.value if isinstance(items, yaml.SequenceNode) else ():
-        interest_id = _value(entry, "id")
-        labels = _value(entry, "labels")
+        interest_id = mapping_value(entry, "id")
+        labels = mapping_value(entry, "labels")
         if not isinstance(interest_id, yaml.ScalarNode) or not isinstance(
             labels, yaml.MappingNode
         ):
@@ -134,7 +133,7 @@ def _label_nodes(
 
 def _set_mark(text: str, locale: str, marker: str) -> str:
     node, _data = load_yaml_text(text)
-    marks = _value(node, MACHINE_FIELD)
+    marks = mapping_value(node, MACHINE_FIELD)
     entry = f"{locale}: {yaml_quoted(marker)}"
     if isinstance(marks, yaml.MappingNode) and marks.value:
         for key, value in marks.value:
@@ -180,12 +179,3 @@ def _apply(text: str, edits: list[Edit]) -> str:
 def _line_end(text: str, index: int) -> int:
     end = text.find("\n", index)
     return len(text) if end < 0 else end + 1
-
-
-def _value(node: Any, key: str) -> yaml.Node | None:
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    for k, v in node.value:
-        if isinstance(k, yaml.ScalarNode) and k.value == key:
-            return v  # type: ignore[no-any-return]
-    return None

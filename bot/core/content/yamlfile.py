@@ -132,3 +132,13 @@ def read_yaml(path: Path) -> YamlFile | Problem:
     except yaml.YAMLError as exc:
         return Problem(path, None, f"YAML error: {exc}")
     return YamlFile(data, node, key_lines(node))
+
+
+def mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value node of ``key`` in a mapping node (None when absent or not a mapping)."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for k, v in node.value:
+        if isinstance(k, yaml.ScalarNode) and k.value == key:
+            return v  # type: ignore[no-any-return]
+    return None
