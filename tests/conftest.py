@@ -21,11 +21,28 @@ CONTENT = PROJECT_ROOT / "content"
 LOCALES = PROJECT_ROOT / "locales"
 
 
+# Simulated users tap as soon as the bot has answered, ten times faster than people do, and
+# would spend most of a test waiting out the limits meant for floods (one reply a second per
+# chat, three updates a second per user). Tests of those limits pass the defaults again
+# (tests/test_flood.py, FLOOD_DEFAULTS).
+FAST_USERS = {
+    "USER_UPDATE_RATE": "1000",
+    "USER_UPDATE_BURST": "1000",
+    "CHAT_REPLY_RATE": "1000",
+    "CHAT_REPLY_BURST": "1000",
+}
+
+
 def make_settings(
     content_dir: Path = CONTENT, locales_dir: Path = LOCALES, **env: str
 ) -> Settings:
     return Settings.from_env(
-        {"CONTENT_DIR": str(content_dir), "LOCALES_DIR": str(locales_dir), **env},
+        {
+            "CONTENT_DIR": str(content_dir),
+            "LOCALES_DIR": str(locales_dir),
+            **FAST_USERS,
+            **env,
+        },
         require_token=False,
     )
 

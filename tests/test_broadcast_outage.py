@@ -102,7 +102,13 @@ class TcpProxy:
 
 
 def log_lines(caplog: pytest.LogCaptureFixture, fragment: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records if fragment in r.getMessage()]
+    """The broadcast engine's lines holding ``fragment`` (the patient side logs its own
+    outage once, from bot.telegram_side.database_health)."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if fragment in r.getMessage() and r.name.startswith("bot.broadcast")
+    ]
 
 
 def duplicates(emu: BotAPIEmulator, uids: range) -> int:

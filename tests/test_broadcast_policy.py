@@ -486,10 +486,14 @@ async def test_one_message_a_second_per_chat_bulk_or_interactive() -> None:
     assert engine.pacer.interactive_slots == 1
 
 
-async def test_an_interactive_429_pauses_both_paces() -> None:
+async def test_only_a_global_interactive_429_pauses_both_paces() -> None:
     clock = SteppedClock()
     engine = engine_on(clock)
+    # One chat over its 1/s (a patient tapping fast): bulk sending goes on.
     engine.note_interactive("sendMessage", 3, 429, 7.0)
+    assert engine.pacer.paused_for == 0.0 and engine.paid_pacer.paused_for == 0.0
+    # Several chats at once (the transport's RateLimitWatch says so): the bot is over 30/s.
+    engine.note_interactive("sendMessage", 5, 429, 7.0, True)
     assert engine.pacer.paused_for == 7.0 and engine.paid_pacer.paused_for == 7.0
 
 

@@ -194,12 +194,25 @@ class BroadcastEngine:
         await wait_event(self.clock, self._wake, seconds)
 
     def note_interactive(
-        self, method: str, chat_id: int | None, status: int, retry_after: float | None
+        self,
+        method: str,
+        chat_id: int | None,
+        status: int,
+        retry_after: float | None,
+        across_chats: bool = False,
     ) -> None:
-        """Observer for the interactive bot's requests (see ``transport.ObservedRequest``)."""
-        if status == 429 and retry_after:
-            self.pacer.pause(retry_after)
-            self.paid_pacer.pause(retry_after)
+        """Observer for the interactive bot's requests (see ``transport.ObservedRequest``).
+
+        A message the interactive bot sent takes a bulk slot and counts for its chat's 1/s. A
+        429 it drew pauses bulk sending only when it is clearly global (``across_chats``:
+        several chats drew one within a short window, ``telegram_side/rate_limit_watch.py``);
+        a 429 for one chat (a patient tapping fast) is that chat's alone, and the interactive
+        side backs off that chat (``telegram_side/reply_pacing.py``).
+        """
+        if status == 429:
+            if across_chats and retry_after:
+                self.pacer.pause(retry_after)
+                self.paid_pacer.pause(retry_after)
             return
         if method not in MESSAGE_METHODS:
             return

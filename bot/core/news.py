@@ -23,6 +23,11 @@ NOT_SUBSCRIBED = _("You are not subscribed to news. To subscribe, send /subscrib
 # TRANSLATORS: the pop-up after tapping "Unsubscribe" under a news message.
 UNSUBSCRIBED_SHORT = _("Unsubscribed. You will get no more news.")
 ALREADY_UNSUBSCRIBED = _("You are not subscribed to news.")
+# The database is down: a subscription, an unsubscription or a topic could not be recorded.
+NEWS_NOT_SAVED = _(
+    "Sorry, your news settings could not be changed just now. Nothing was changed. Please try "
+    "again in a few minutes."
+)
 
 
 def unsubscribe_button(t: Translator) -> Button:

@@ -162,7 +162,11 @@ class BotMetrics:
         rate_limited = self._telegram_429.labels(source)
 
         def observe(
-            method: str, chat_id: int | None, status: int, retry_after: float | None
+            method: str,
+            chat_id: int | None,
+            status: int,
+            retry_after: float | None,
+            across_chats: bool = False,
         ) -> None:
             if status == 200:
                 return

@@ -23,6 +23,7 @@ from bot.core.render import Renderer
 from bot.core.search.counts import TypedCounts
 from bot.core.search.desk import QuestionDesk
 from bot.storage import DatabaseTimeouts, Storage, open_storage
+from bot.telegram_side.database_health import DatabaseHealth
 from bot.telegram_side.metrics import BotMetrics
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.stats_flush import StatsWriter
@@ -85,6 +86,9 @@ class Runtime:
     metrics: BotMetrics = field(default_factory=BotMetrics)
     # Long polling or the webhook, while `run` (or a test harness) receives updates.
     update_source: UpdateSource | None = None
+    # Whether the database is in an outage; every database call of a patient's update goes
+    # through it (telegram_side/database_health.py). Shared with `users` and `subscribers`.
+    database: DatabaseHealth = field(default_factory=DatabaseHealth)
 
     @property
     def locales(self) -> list[str]:
@@ -112,16 +116,18 @@ async def create_runtime(
         )
     desk = QuestionDesk.build(content, settings)
     counts = DailyCounts()
+    database = DatabaseHealth()
     runtime = Runtime(
         settings,
         storage,
         desk.renderer,
-        UserTracker(storage, counts=counts),
-        SubscriberCache(storage),
+        UserTracker(storage, counts=counts, database=database),
+        SubscriberCache(storage, database=database),
         desk,
         content.interests,
         content.privacy,
         counts=counts,
+        database=database,
     )
     runtime.metrics.watch_database(storage.engine)
     return runtime

@@ -14,7 +14,8 @@ import logging
 
 from bot.core.daily_counts import DailyCounts
 from bot.core.search.counts import TypedCounts
-from bot.storage import DATABASE_ERRORS, Storage
+from bot.storage import Storage
+from bot.telegram_side.database_health import DatabaseHealth, DatabaseOutage
 from bot.telegram_side.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,11 @@ class StatsWriter:
         typed: TypedCounts,
         *,
         interval: float = FLUSH_INTERVAL,
+        database: DatabaseHealth | None = None,
     ) -> None:
         self.storage = storage
+        # Shared with the patient side: an outage is logged once, not once per flush.
+        self.database = database or DatabaseHealth()
         self.counts = counts
         self.typed = typed
         self.interval = interval
@@ -50,16 +54,13 @@ class StatsWriter:
         if not batch:
             return 0
         try:
-            await self.storage.add_daily_counts(batch)
-        except DATABASE_ERRORS as exc:
-            if len(batch) + len(self.counts) <= MAX_PENDING_ROWS:
+            await self.database.call(lambda: self.storage.add_daily_counts(batch), "stats")
+        except DatabaseOutage:
+            kept = len(batch) + len(self.counts) <= MAX_PENDING_ROWS
+            if kept:
                 self.counts.restore(batch)
-            log.warning(
-                "event=stats_flush_failed rows=%d kept=%s error=%s",
-                len(batch),
-                len(batch) + len(self.counts) <= MAX_PENDING_ROWS,
-                type(exc).__name__,
-            )
+            else:  # the database has been away long: the oldest counts go (said once each)
+                log.warning("event=stats_dropped rows=%d", len(batch))
             return 0
         return len(batch)
 

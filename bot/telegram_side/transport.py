@@ -7,11 +7,20 @@ out near 450-600 sendMessage/s, below the 1000/s of paid broadcasts, and gets sl
 concurrency. aiohttp's client (C-accelerated HTTP parser, a simple keep-alive connector) does
 the same request in a fraction of that. PTB accepts any :class:`telegram.request.BaseRequest`,
 so the broadcast engine's Bot uses :class:`AiohttpRequest`; PTB's error mapping, retries and
-types stay as they are. ``benchmarks/broadcast.py`` prints both ceilings side by side.
+types stay as they are. ``benchmarks/broadcast.py`` prints both ceilings side by side. The
+interactive bot uses it too (inside :class:`ObservedRequest`): under a flood its many small
+requests on httpx took a third of the bot's CPU and made the broadcast late
+(``benchmarks/abuse.py``).
 
-:class:`ObservedRequest` wraps any BaseRequest and reports each call (method name, chat id, HTTP
-status, ``retry_after``) to an observer: the interactive bot's messages are counted against
-the broadcast engine's pace, so patients' replies keep priority over bulk sends.
+:class:`ObservedRequest` wraps the interactive bot's transport. Before a message or an edit
+leaves for a chat it waits for that chat's turn (:class:`~bot.telegram_side.reply_pacing.
+ReplyPacing`: about one a second, a 429 backs off that chat only, a newer press's screen
+replaces one still waiting). After each call it reports (method name, chat id, HTTP status,
+``retry_after``, whether a 429 looks global) to an observer: the broadcast engine counts the
+interactive bot's messages against its pace, so patients' replies keep priority over bulk
+sends, and pauses bulk sending for a 429 only when it is clearly global
+(:class:`~bot.telegram_side.rate_limit_watch.RateLimitWatch`, which also logs 429s as one
+summary line per interval).
 """
 
 from __future__ import annotations
@@ -26,9 +35,12 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.telegram_side.api_errors import ReadTimedOut
+from bot.telegram_side.rate_limit_watch import RateLimitWatch
+from bot.telegram_side.reply_pacing import ReplyPacing
 
-#: (method name, chat id or None, HTTP status, retry_after seconds or None)
-Observer = Callable[[str, int | None, int, float | None], None]
+#: (method name, chat id or None, HTTP status, retry_after seconds or None, whether a 429 is
+#: clearly global: several chats drew one within a short window)
+Observer = Callable[[str, int | None, int, float | None, bool], None]
 
 # PTB marks "no timeout given" with an instance of its DefaultValue class; the class itself
 # lives in a private module, so it is taken from the public sentinel.
@@ -147,11 +159,20 @@ class AiohttpRequest(BaseRequest):
 
 
 class ObservedRequest(BaseRequest):
-    """Delegates to ``inner`` and tells ``observer`` about every call (if one is set)."""
+    """Delegates to ``inner``; paces replies per chat (``pacing``), tells ``observer`` about
+    every call (if one is set) and ``watch`` about every 429."""
 
-    def __init__(self, inner: BaseRequest) -> None:
+    def __init__(
+        self,
+        inner: BaseRequest,
+        *,
+        pacing: ReplyPacing | None = None,
+        watch: RateLimitWatch | None = None,
+    ) -> None:
         self.inner = inner
         self.observer: Observer | None = None
+        self.pacing = pacing
+        self.watch = watch
 
     @property
     def read_timeout(self) -> float | None:
@@ -173,6 +194,11 @@ class ObservedRequest(BaseRequest):
         connect_timeout: Timeout = BaseRequest.DEFAULT_NONE,
         pool_timeout: Timeout = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
+        api_method = url.rsplit("/", 1)[-1]
+        parameters = request_data.parameters if request_data is not None else {}
+        chat_id = _integer(parameters.get("chat_id"))
+        if self.pacing is not None:  # may wait, or raise ReplyDropped
+            await self.pacing.turn(api_method, chat_id, _integer(parameters.get("message_id")))
         status, payload = await self.inner.do_request(
             url,
             method,
@@ -182,20 +208,24 @@ class ObservedRequest(BaseRequest):
             connect_timeout=connect_timeout,
             pool_timeout=pool_timeout,
         )
+        retry_after: float | None = None
+        across_chats = False
+        if status == 429:
+            retry_after = _retry_after(payload)
+            if self.pacing is not None and chat_id is not None and retry_after:
+                self.pacing.rate_limited(chat_id, retry_after)
+            if self.watch is not None:
+                across_chats = self.watch.saw(api_method, chat_id, retry_after)
         observer = self.observer
         if observer is not None:
-            api_method = url.rsplit("/", 1)[-1]
-            chat_id: int | None = None
-            if request_data is not None:
-                raw = request_data.parameters.get("chat_id")
-                chat_id = raw if isinstance(raw, int) else None
-            retry_after: float | None = None
-            if status == 429:
-                retry_after = _retry_after(payload)
             # An observer must never break a patient's reply.
             with contextlib.suppress(Exception):
-                observer(api_method, chat_id, status, retry_after)
+                observer(api_method, chat_id, status, retry_after, across_chats)
         return status, payload
+
+
+def _integer(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _retry_after(payload: bytes) -> float | None:

@@ -10,20 +10,23 @@ before the bot answers, so it is never lost.
 Both caches are :class:`~bot.core.cache.BoundedCache`: at most ``maxsize`` users, each entry
 expiring after ``ttl`` seconds, so a change made by another process (the CLI) shows within
 that time and memory does not grow with the number of users.
+
+Every database call goes through
+:class:`~bot.telegram_side.database_health.DatabaseHealth`: while the database is away a read
+answers "unknown" (the patient still gets every menu) and the outage is logged once, not once
+per update.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 from dataclasses import dataclass
 
 from bot.core import daily_counts
 from bot.core.cache import BoundedCache
-from bot.core.pseudonyms import log_ref
-from bot.storage import DATABASE_ERRORS, Storage
-
-log = logging.getLogger(__name__)
+from bot.storage import Storage
+from bot.telegram_side.database_health import DatabaseHealth, DatabaseOutage
 
 #: Users kept in each cache; the least recently seen go first.
 CACHE_USERS = 50_000
@@ -49,16 +52,19 @@ class UserTracker:
         ttl: float = 600.0,
         maxsize: int = CACHE_USERS,
         counts: daily_counts.DailyCounts | None = None,
+        database: DatabaseHealth | None = None,
     ) -> None:
         self.storage = storage
         self.counts = counts
+        self.database = database or DatabaseHealth()
         self.touch_interval = touch_interval
         # A one-tuple, so that "chose no language" (None) differs from "not cached".
         self._cache: BoundedCache[int, tuple[str | None]] = BoundedCache(maxsize=maxsize, ttl=ttl)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def saved_locale(self, user_id: int, *, touch: bool = True) -> str | None:
-        """The user's saved language (None if they never chose); records that they were seen.
+        """The user's saved language (None if they never chose, or if the database cannot say
+        now); records that they were seen.
 
         ``touch=False`` only reads: an unknown user stays unknown (a press of /forget's
         button must not create the row it is about to erase).
@@ -68,18 +74,8 @@ class UserTracker:
     async def visit(self, user_id: int, *, touch: bool = True) -> Visit:
         """:meth:`saved_locale`, and whether the user was new (counted as a new user)."""
         cached = self._cache.get(user_id)
-        if cached is None and not touch:
-            record = await self.storage.get_user(user_id)
-            return Visit(None if record is None else record.locale)
         if cached is None:
-            record = await self.storage.touch_user(user_id)
-            self._cache.set(user_id, (record.locale,))
-            # A row just made has first_seen == last_seen (both this touch's time); a touch
-            # of a known user moves only last_seen.
-            new = record.first_seen == record.last_seen
-            if new and self.counts is not None:
-                self.counts.add(daily_counts.NEW_USER)
-            return Visit(record.locale, new)
+            return await self._first_visit(user_id, touch=touch)
         (locale,) = cached
         if touch and (self._cache.age(user_id) or 0.0) >= self.touch_interval:
             self._cache.set(user_id, cached)
@@ -88,8 +84,34 @@ class UserTracker:
             task.add_done_callback(self._tasks.discard)
         return Visit(locale)
 
+    async def _first_visit(self, user_id: int, *, touch: bool) -> Visit:
+        try:
+            if not touch:
+                found = await self.database.call(
+                    lambda: self.storage.get_user(user_id), "get_user"
+                )
+                return Visit(None if found is None else found.locale)
+            record = await self.database.call(
+                lambda: self.storage.touch_user(user_id), "touch_user"
+            )
+        except DatabaseOutage:
+            return Visit(None)
+        self._cache.set(user_id, (record.locale,))
+        # A row just made has first_seen == last_seen (both this touch's time); a touch of a
+        # known user moves only last_seen.
+        new = record.first_seen == record.last_seen
+        if new and self.counts is not None:
+            self.counts.add(daily_counts.NEW_USER)
+        return Visit(record.locale, new)
+
+    def cached_locale(self, user_id: int) -> str | None:
+        """The saved language if it is in the cache (no database call, nothing recorded)."""
+        cached = self._cache.get(user_id)
+        return None if cached is None else cached[0]
+
     async def set_locale(self, user_id: int, locale: str | None) -> None:
-        await self.storage.set_locale(user_id, locale)
+        """Save the user's choice; :class:`DatabaseOutage` when it could not be saved."""
+        await self.database.call(lambda: self.storage.set_locale(user_id, locale), "set_locale")
         self._cache.set(user_id, (locale,))
 
     async def forget(self, user_id: int) -> None:
@@ -109,12 +131,9 @@ class UserTracker:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _touch(self, user_id: int) -> None:
-        try:
-            await self.storage.touch_user(user_id)
-        except DATABASE_ERRORS as exc:  # a missed last_seen never breaks a menu
-            log.warning(
-                "event=touch_failed user_id=%s error=%s", log_ref(user_id), type(exc).__name__
-            )
+        # A missed last_seen never breaks a menu; an outage is logged once, by DatabaseHealth.
+        with contextlib.suppress(DatabaseOutage):
+            await self.database.call(lambda: self.storage.touch_user(user_id), "touch_user")
 
 
 class SubscriberCache:
@@ -126,16 +145,28 @@ class SubscriberCache:
     """
 
     def __init__(
-        self, storage: Storage, *, ttl: float = 600.0, maxsize: int = CACHE_USERS
+        self,
+        storage: Storage,
+        *,
+        ttl: float = 600.0,
+        maxsize: int = CACHE_USERS,
+        database: DatabaseHealth | None = None,
     ) -> None:
         self.storage = storage
+        self.database = database or DatabaseHealth()
         self._active: BoundedCache[int, bool] = BoundedCache(maxsize=maxsize, ttl=ttl)
 
     async def is_subscribed(self, user_id: int) -> bool:
+        """Whether the user is subscribed; False (not cached) when the database cannot say."""
         cached = self._active.get(user_id)
         if cached is not None:
             return cached
-        subscription = await self.storage.get_subscription(user_id)
+        try:
+            subscription = await self.database.call(
+                lambda: self.storage.get_subscription(user_id), "get_subscription"
+            )
+        except DatabaseOutage:
+            return False
         active = subscription is not None and subscription.active
         self._active.set(user_id, active)
         return active

@@ -21,7 +21,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 from bot.broadcast.engine import BroadcastEngine, engine_for_application
 from bot.config import Settings
@@ -41,18 +41,26 @@ from bot.telegram_side.handlers import (
     privacy,
     questions,
     reload_command,
+    replies,
     stats_command,
 )
 from bot.telegram_side.health_server import HealthServer
 from bot.telegram_side.hot_reload import install_sighup
 from bot.telegram_side.log_privacy import keep_patient_text_out_of_logs
+from bot.telegram_side.rate_limit_watch import RateLimitWatch
+from bot.telegram_side.reply_pacing import ReplyPacing
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.runtime import Runtime, create_runtime
+from bot.telegram_side.shedding import Shedder
 from bot.telegram_side.stats_flush import StatsWriter
-from bot.telegram_side.transport import ObservedRequest, Observer
+from bot.telegram_side.transport import AiohttpRequest, ObservedRequest, Observer
+from bot.telegram_side.update_scheduler import FairUpdateProcessor, FloodLimits, UpdateScheduler
 from bot.telegram_side.update_sources import update_source
 
 log = logging.getLogger(__name__)
+
+#: At stop, the seconds that updates already accepted get before what still waits is dropped.
+SETTLE_AT_STOP = 2.0
 
 
 def build_application(
@@ -61,7 +69,6 @@ def build_application(
     *,
     token: str | None = None,
     base_url: str | None = None,
-    concurrent_updates: int = 256,
 ) -> BotApplication:
     """The application with every handler registered, in order.
 
@@ -76,6 +83,16 @@ def build_application(
     defaults = Defaults(
         parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
     )
+    # Replies to one chat at about one a second, a 429 backing off that chat only, the latest
+    # screen winning (reply_pacing.py); told of each accepted press by the scheduler.
+    pacing = ReplyPacing(settings.chat_reply_rate, settings.chat_reply_burst)
+    # Instead of PTB's update_queue and a task per update: admission per user, per-user
+    # queues taken round-robin, bounded (update_scheduler.py; ARCHITECTURE.md says why).
+    scheduler = UpdateScheduler(
+        FloodLimits.from_settings(settings),
+        on_press=pacing.press_arrived,
+        reply_delay=pacing.delay,
+    )
     builder = (
         ApplicationBuilder()
         .application_class(BotApplication, kwargs={"runtime": runtime})
@@ -83,12 +100,16 @@ def build_application(
         .base_url(base_url or settings.api_base_url)
         .defaults(defaults)
         .context_types(ContextTypes(context=BotContext))
-        .concurrent_updates(concurrent_updates)
-        .request(interactive_request(runtime.metrics.telegram_observer("interactive")))
+        .update_queue(scheduler)
+        .concurrent_updates(FairUpdateProcessor(scheduler))
+        .request(interactive_request(pacing, runtime.metrics.telegram_observer("interactive")))
     )
     app = builder.build()
     assert isinstance(app, BotApplication)
     keep_patient_text_out_of_logs()  # PTB's DEBUG lines carry whole updates
+    # A dropped update's button press is still answered; a flooding user is told once a
+    # minute to slow down (shedding.py).
+    scheduler.on_drop = Shedder(runtime)
 
     # Group -2 runs first: only private chats, only what the handlers below use (no group,
     # channel post or edited message); anything else stops there, before any database work.
@@ -151,24 +172,32 @@ def build_application(
     return app
 
 
-def interactive_request(observer: Observer | None = None) -> ObservedRequest:
-    """PTB's default transport (httpx) for the interactive bot, wrapped so that the broadcast
-    engine sees interactive messages and gives them priority (telegram_side/transport.py);
-    ``observer`` (the metrics) is told about every answer too, by a wrapper of its own, so
-    that whichever engine runs can take the outer observer.
+def interactive_request(
+    pacing: ReplyPacing | None = None, observer: Observer | None = None
+) -> ObservedRequest:
+    """The interactive bot's transport: our aiohttp one (httpx cost a third of the bot's CPU
+    under load, see ARCHITECTURE.md), wrapped so that replies are paced per chat, a 429 backs
+    off only its chat (``pacing``, ``RateLimitWatch``), and the broadcast engine sees
+    interactive messages and gives them priority (telegram_side/transport.py). ``observer``
+    (the metrics) is told about every answer too, by a wrapper of its own, so that whichever
+    engine runs can take the outer observer.
 
-    Redirects are not followed: the Bot API never redirects, and following one would resend
-    a request (its body, and a URL that may hold the token) to wherever the answer points.
-    httpx does not follow by default; it is said here so that it stays so.
+    Redirects are not followed (``AiohttpRequest``): the Bot API never redirects, and
+    following one would resend a request (its body, and a URL that may hold the token) to
+    wherever the answer points.
     """
-    inner: BaseRequest = HTTPXRequest(
-        connection_pool_size=256, httpx_kwargs={"follow_redirects": False}
+    inner: BaseRequest = AiohttpRequest(
+        connection_pool_size=256,
+        read_timeout=5.0,
+        write_timeout=5.0,
+        connect_timeout=5.0,
+        pool_timeout=1.0,
     )
     if observer is not None:
         counted = ObservedRequest(inner)
         counted.observer = observer
         inner = counted
-    return ObservedRequest(inner)
+    return ObservedRequest(inner, pacing=pacing, watch=RateLimitWatch())
 
 
 @asynccontextmanager
@@ -200,10 +229,12 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
             if jobs is not None:
                 await jobs[1].stop()
                 await jobs[0].stop()
+            await _settle_updates(app)
             await app.stop()  # processes every update already taken
             await source.close()
             runtime.update_source = None
             await runtime.users.flush()
+            await _flush_flood_state(app)
             if jobs is not None:
                 # Last: the updates have been handled, so these are all their counts.
                 await jobs[2].stop()
@@ -232,10 +263,33 @@ async def _start_jobs(
     retention.start()
     runtime.retention = retention
     # Statistics: the handlers' counts reach the database every few seconds.
-    stats = StatsWriter(runtime.storage, runtime.counts, runtime.typed_counts)
+    stats = StatsWriter(
+        runtime.storage, runtime.counts, runtime.typed_counts, database=runtime.database
+    )
     stats.start()
     runtime.stats_writer = stats
     return engine, retention, stats
+
+
+async def _settle_updates(app: BotApplication) -> None:
+    """Updates already accepted get a moment to be processed; what still waits is dropped
+    (its button press answered), so that stopping never works through a flood's backlog."""
+    queue = app.update_queue
+    if isinstance(queue, UpdateScheduler):
+        dropped = await queue.settle(within=SETTLE_AT_STOP)
+        if dropped:
+            log.warning("event=updates_dropped_at_stop count=%d", dropped)
+
+
+async def _flush_flood_state(app: BotApplication) -> None:
+    """Let the last answers to dropped presses go out, and write the summary lines."""
+    queue = app.update_queue
+    if isinstance(queue, UpdateScheduler) and isinstance(queue.on_drop, Shedder):
+        await queue.on_drop.flush()
+    request = app.bot.request
+    if isinstance(request, ObservedRequest) and request.watch is not None:
+        request.watch.summary.flush()
+    replies.not_delivered.flush()
 
 
 async def serve(settings: Settings) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import CallbackQuery, Update
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden, RetryAfter, TelegramError
 
 from bot.core import callbacks, daily_counts, deep_links
 from bot.core.content.model import ROOT_ID
@@ -14,6 +14,7 @@ from bot.core.render import Screen
 from bot.storage import DATABASE_ERRORS
 from bot.telegram_side.api_errors import describe
 from bot.telegram_side.context import BotContext
+from bot.telegram_side.database_health import DatabaseOutage
 from bot.telegram_side.handlers.replies import answer, edit, home_with_note, send
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ STALE_BUTTON = _("That button is out of date. Here is the main menu.")
 UNKNOWN_COMMAND = _("Sorry, I don't know that command. Please choose a topic:")
 # TRANSLATORS: shown after a patient picks your language: put its name, e.g. "语言：中文".
 LANGUAGE_SET = _("Language: English")
+LANGUAGE_NOT_SAVED = _(
+    "Sorry, your choice of language could not be saved just now. Please choose it again in a "
+    "few minutes."
+)
 
 
 async def resolve_user_locale(update: Update, context: BotContext, *, touch: bool = True) -> None:
@@ -35,13 +40,12 @@ async def resolve_user_locale(update: Update, context: BotContext, *, touch: boo
     # a hot reload in the middle of an update cannot mix old and new screens.
     renderer = context.renderer
     user = update.effective_user
+    # None when never chosen, or when the database is down (then Telegram's language decides;
+    # the outage is logged once, by DatabaseHealth).
     saved: str | None = None
     if user is not None:
-        try:
-            visit = await runtime.users.visit(user.id, touch=touch)
-            saved, context.new_user = visit.locale, visit.new
-        except DATABASE_ERRORS as exc:  # the database is down: still serve the menu
-            log.error("event=storage_unavailable error=%s", type(exc).__name__)
+        visit = await runtime.users.visit(user.id, touch=touch)
+        saved, context.new_user = visit.locale, visit.new
     context.locale = resolve_locale(
         saved,
         user.language_code if user else None,
@@ -134,12 +138,10 @@ async def _screen_for(query: CallbackQuery, context: BotContext) -> tuple[Screen
     if isinstance(action, callbacks.LanguageMenu):
         return renderer.language_menu(context.locale), None
     if isinstance(action, callbacks.SetLanguage) and action.locale in renderer.locales:
-        await context.runtime.users.set_locale(query.from_user.id, action.locale)
-        if context.subscribed:  # broadcasts follow the subscriber's language
-            await context.runtime.storage.set_subscription_locale(
-                query.from_user.id, action.locale
-            )
-        context.locale = action.locale
+        saved = await _save_language(context, query.from_user.id, action.locale)
+        context.locale = action.locale  # this screen in the chosen language, saved or not
+        if not saved:  # the main menu with the note above it, and as a pop-up
+            return renderer.home(context.locale, subscribed=context.subscribed), LANGUAGE_NOT_SAVED
         return home_with_note(context, LANGUAGE_SET), None
     try:
         if isinstance(action, callbacks.ShowTopic):
@@ -159,12 +161,38 @@ async def _screen_for(query: CallbackQuery, context: BotContext) -> tuple[Screen
     return renderer.home(context.locale, subscribed=context.subscribed), STALE_BUTTON
 
 
+async def _save_language(context: BotContext, user_id: int, locale: str) -> bool:
+    """Save a patient's choice of language; False when the database could not take it."""
+    runtime = context.runtime
+    try:
+        await runtime.users.set_locale(user_id, locale)
+        if context.subscribed:  # broadcasts follow the subscriber's language
+            await runtime.database.call(
+                lambda: runtime.storage.set_subscription_locale(user_id, locale),
+                "set_subscription_locale",
+            )
+    except DatabaseOutage:
+        return False
+    return True
+
+
 async def on_error(update: object, context: BotContext) -> None:
-    """Log every unhandled error as one line; never the token, never what a patient typed."""
+    """Log every unhandled error as one line; never the token, never what a patient typed.
+
+    Not logged here: a 429 (the transport sums 429s up in one line per interval,
+    ``rate_limit_watch.py``) and the database being down (one line per outage,
+    ``database_health.py``).
+    """
     exc = context.error
     update_id = update.update_id if isinstance(update, Update) else None
     if isinstance(exc, Forbidden):
         log.info("event=forbidden update_id=%s", update_id)
+        return
+    if isinstance(exc, RetryAfter):
+        return
+    if isinstance(exc, DATABASE_ERRORS):
+        if not isinstance(exc, DatabaseOutage):  # not yet seen by DatabaseHealth
+            context.runtime.database.failed(exc, "handler")
         return
     log.error(
         "event=handler_error update_id=%s error=%s",

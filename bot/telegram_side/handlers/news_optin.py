@@ -4,10 +4,14 @@ Nobody receives a broadcast without having subscribed here. Subscribing records 
 its time (``Storage.subscribe``); unsubscribing (a command, or one tap on the "Unsubscribe"
 button under every broadcast, callback_data ``1:u``) ends it; blocking the bot marks the user
 blocked, and unblocking does not subscribe them again.
+
+With the database down (``telegram_side/database_health.py``) nothing can be recorded: every
+change is answered with "could not be changed just now", and the user's state stays as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import Message, Update
@@ -16,6 +20,7 @@ from telegram.constants import ChatMemberStatus
 from bot.core import callbacks, daily_counts
 from bot.core.news import (
     ALREADY_UNSUBSCRIBED,
+    NEWS_NOT_SAVED,
     NOT_SUBSCRIBED,
     SUBSCRIPTION_SAVED,
     UNSUBSCRIBED,
@@ -25,8 +30,8 @@ from bot.core.news import (
 )
 from bot.core.pseudonyms import log_ref
 from bot.core.render import Screen
-from bot.storage import DATABASE_ERRORS
 from bot.telegram_side.context import BotContext
+from bot.telegram_side.database_health import DatabaseOutage
 from bot.telegram_side.handlers.replies import answer, edit, home_with_note, send
 
 log = logging.getLogger(__name__)
@@ -37,10 +42,8 @@ async def resolve_subscribed(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if user is None:
         return
-    try:
-        context.subscribed = await context.runtime.subscribers.is_subscribed(user.id)
-    except DATABASE_ERRORS as exc:  # the database is down: still serve the menu
-        log.error("event=storage_unavailable where=subscription error=%s", type(exc).__name__)
+    # False when the database cannot say: the menu then offers to subscribe.
+    context.subscribed = await context.runtime.subscribers.is_subscribed(user.id)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -50,7 +53,11 @@ async def subscribe_command(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if user is None:
         return
-    await send(update, await _subscribe(context, user.id))
+    try:
+        screen = await _subscribe(context, user.id)
+    except DatabaseOutage:
+        screen = home_with_note(context, NEWS_NOT_SAVED)
+    await send(update, screen)
 
 
 async def unsubscribe_command(update: Update, context: BotContext) -> None:
@@ -58,7 +65,11 @@ async def unsubscribe_command(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if user is None:
         return
-    ended = await _unsubscribe(context, user.id)
+    try:
+        ended = await _unsubscribe(context, user.id)
+    except DatabaseOutage:
+        await send(update, home_with_note(context, NEWS_NOT_SAVED))
+        return
     await send(update, home_with_note(context, UNSUBSCRIBED if ended else NOT_SUBSCRIBED))
 
 
@@ -85,24 +96,34 @@ async def news_button(update: Update, context: BotContext) -> None:
     user_id = query.from_user.id
     action = callbacks.decode(query.data)
     try:
-        if isinstance(action, callbacks.Subscribe):
-            screen = await _subscribe(context, user_id)
-        else:
-            subscription = await context.runtime.storage.get_subscription(user_id)
-            if subscription is None or not subscription.active:
-                context.runtime.subscribers.set(user_id, False)
-                context.subscribed = False
-                screen = home_with_note(context, NOT_SUBSCRIBED)
-            elif isinstance(action, callbacks.ToggleInterest):
-                interests = context.runtime.interests
-                chosen = toggled(subscription.interests, action.interest_id, interests)
-                await context.runtime.storage.set_interests(user_id, chosen)
-                screen = _news_screen(context, chosen)
-            else:  # Done
-                screen = home_with_note(context, SUBSCRIPTION_SAVED)
+        try:
+            screen = await _news_action(context, user_id, action)
+        except DatabaseOutage:
+            screen = home_with_note(context, NEWS_NOT_SAVED)
         await edit(query, screen)
     finally:
         await answer(query)
+
+
+async def _news_action(context: BotContext, user_id: int, action: object) -> Screen:
+    """What a press on the news screen does; :class:`DatabaseOutage` when it cannot."""
+    runtime = context.runtime
+    if isinstance(action, callbacks.Subscribe):
+        return await _subscribe(context, user_id)
+    subscription = await runtime.database.call(
+        lambda: runtime.storage.get_subscription(user_id), "get_subscription"
+    )
+    if subscription is None or not subscription.active:
+        runtime.subscribers.set(user_id, False)
+        context.subscribed = False
+        return home_with_note(context, NOT_SUBSCRIBED)
+    if isinstance(action, callbacks.ToggleInterest):
+        chosen = toggled(subscription.interests, action.interest_id, runtime.interests)
+        await runtime.database.call(
+            lambda: runtime.storage.set_interests(user_id, chosen), "set_interests"
+        )
+        return _news_screen(context, chosen)
+    return home_with_note(context, SUBSCRIPTION_SAVED)  # Done
 
 
 async def unsubscribe_button(update: Update, context: BotContext) -> None:
@@ -116,6 +137,9 @@ async def unsubscribe_button(update: Update, context: BotContext) -> None:
         return
     try:
         ended = await _unsubscribe(context, query.from_user.id)
+    except DatabaseOutage:
+        await answer(query, context.t(NEWS_NOT_SAVED))
+        return
     except BaseException:  # answer the press whatever happened, then let the error handler log
         await answer(query)
         raise
@@ -138,32 +162,43 @@ async def member_status(update: Update, context: BotContext) -> None:
     if change is None or change.chat.type != "private":
         return
     user_id = change.chat.id
-    storage = context.runtime.storage
+    runtime = context.runtime
+    storage = runtime.storage
     status = change.new_chat_member.status
-    if status == ChatMemberStatus.BANNED:  # "kicked": the user blocked the bot
-        subscription = await storage.get_subscription(user_id)
-        await storage.mark_blocked(user_id)
-        if subscription is not None and subscription.active:
-            context.runtime.counts.add(daily_counts.SUBSCRIPTION_ENDED, "blocked")
-        log.info("event=user_blocked_bot user_id=%s", log_ref(user_id))
-    elif status == ChatMemberStatus.MEMBER and (
-        change.old_chat_member.status == ChatMemberStatus.BANNED
-    ):
-        await storage.mark_unblocked(user_id)  # still unsubscribed: consent is not renewed
-        log.info("event=user_unblocked_bot user_id=%s", log_ref(user_id))
-    else:
-        return
-    context.runtime.subscribers.set(user_id, False)
+    # With the database down this is not recorded: a send to a user who blocked the bot is
+    # refused by Telegram (403) and the delivery engine records it then.
+    with contextlib.suppress(DatabaseOutage):
+        if status == ChatMemberStatus.BANNED:  # "kicked": the user blocked the bot
+            subscription = await runtime.database.call(
+                lambda: storage.get_subscription(user_id), "get_subscription"
+            )
+            await runtime.database.call(lambda: storage.mark_blocked(user_id), "mark_blocked")
+            if subscription is not None and subscription.active:
+                runtime.counts.add(daily_counts.SUBSCRIPTION_ENDED, "blocked")
+            log.info("event=user_blocked_bot user_id=%s", log_ref(user_id))
+        elif status == ChatMemberStatus.MEMBER and (
+            change.old_chat_member.status == ChatMemberStatus.BANNED
+        ):
+            # Still unsubscribed: consent is not renewed.
+            await runtime.database.call(lambda: storage.mark_unblocked(user_id), "mark_unblocked")
+            log.info("event=user_unblocked_bot user_id=%s", log_ref(user_id))
+        else:
+            return
+    runtime.subscribers.set(user_id, False)
 
 
 # -- internals -----------------------------------------------------------------------------
 
 
 async def _subscribe(context: BotContext, user_id: int) -> Screen:
+    """Subscribe (consent, recorded) unless subscribed; :class:`DatabaseOutage` if it cannot."""
     storage = context.runtime.storage
-    subscription = await storage.get_subscription(user_id)
+    call = context.runtime.database.call
+    subscription = await call(lambda: storage.get_subscription(user_id), "get_subscription")
     if subscription is None or not subscription.active:
-        subscription = await storage.subscribe(user_id, locale=context.locale)
+        subscription = await call(
+            lambda: storage.subscribe(user_id, locale=context.locale), "subscribe"
+        )
         context.runtime.counts.add(daily_counts.SUBSCRIPTION_STARTED)
         log.info("event=subscribed user_id=%s locale=%s", log_ref(user_id), context.locale)
     context.runtime.subscribers.set(user_id, True)
@@ -172,7 +207,11 @@ async def _subscribe(context: BotContext, user_id: int) -> Screen:
 
 
 async def _unsubscribe(context: BotContext, user_id: int) -> bool:
-    ended = await context.runtime.storage.unsubscribe(user_id)
+    """End the subscription; :class:`DatabaseOutage` (nothing changed) if it cannot."""
+    storage = context.runtime.storage
+    ended = await context.runtime.database.call(
+        lambda: storage.unsubscribe(user_id), "unsubscribe"
+    )
     context.runtime.subscribers.set(user_id, False)
     context.subscribed = False
     if ended:

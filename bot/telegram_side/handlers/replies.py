@@ -2,6 +2,12 @@
 
 Every keyboard goes through :class:`~bot.core.render.Screen` (built by the core) and
 :func:`~bot.telegram_side.markup.to_markup`; no handler builds PTB markup itself.
+
+The transport paces replies per chat (``reply_pacing.py``): a reply may wait for its chat's
+turn, and is dropped (:class:`~bot.telegram_side.reply_pacing.ReplyDropped`) when a newer
+press's screen replaces it or when its chat must wait longer than :data:`MAX_REPLY_WAIT`.
+Both are normal under a flood and end quietly here: the press is answered all the same, and
+such outcomes, like failed answers, are counted in one log line per interval, not one each.
 """
 
 from __future__ import annotations
@@ -15,15 +21,18 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.core.render import Screen
 from bot.telegram_side.api_errors import describe, retry_after_seconds
+from bot.telegram_side.burst_log import BurstLog
 from bot.telegram_side.context import BotContext
 from bot.telegram_side.markup import to_markup
+from bot.telegram_side.reply_pacing import MAX_REPLY_WAIT, ReplyDropped
 
 log = logging.getLogger(__name__)
 
-# The longest an interactive reply waits out a 429 before giving up on that reply.
-MAX_INTERACTIVE_WAIT = 5.0
 # The pause before the one retry after a network blip.
 NETWORK_RETRY_DELAY = 0.2
+
+#: Replies not sent and answers that failed, summed up: one INFO line per interval.
+not_delivered = BurstLog(log, "replies_not_delivered", level=logging.INFO)
 
 
 def _markup(screen: Screen) -> InlineKeyboardMarkup | None:
@@ -32,15 +41,23 @@ def _markup(screen: Screen) -> InlineKeyboardMarkup | None:
 
 async def retrying(call: Callable[[], Awaitable[object]]) -> None:
     """Run ``call`` (a zero-argument coroutine factory) once more after a network blip or a
-    short 429, so that a single transient failure does not leave a patient without a reply."""
+    short 429, so that a single transient failure does not leave a patient without a reply.
+
+    After a 429 the transport holds the retry until the chat's ``retry_after`` has passed
+    (``reply_pacing.py``); a longer one, or a reply that is no longer wanted, ends here.
+    """
     try:
         await call()
+    except ReplyDropped as exc:
+        not_delivered.add(exc.reason)
     except RetryAfter as exc:
-        delay = retry_after_seconds(exc)
-        if delay > MAX_INTERACTIVE_WAIT:
-            raise
-        await asyncio.sleep(delay)
-        await call()
+        if retry_after_seconds(exc) > MAX_REPLY_WAIT:
+            not_delivered.add("rate_limited")
+            return
+        try:
+            await call()
+        except (ReplyDropped, RetryAfter):
+            not_delivered.add("rate_limited")
     except Forbidden:
         raise
     except NetworkError as exc:
@@ -70,9 +87,11 @@ async def edit(query: CallbackQuery, screen: Screen, *, or_send: bool = True) ->
             await retrying(lambda: message.edit_text(screen.text, reply_markup=markup))
             return
         except BadRequest as exc:
-            if "message is not modified" in exc.message:
+            # PTB capitalizes Telegram's description ("Message is not modified: …").
+            if "message is not modified" in exc.message.lower():
                 return
-            log.info("event=edit_failed error=%s", describe(exc))
+            not_delivered.add("edit_failed")
+            log.debug("event=edit_failed error=%s", describe(exc))
             if not or_send:
                 return
     if not or_send:
@@ -87,7 +106,8 @@ async def answer(query: CallbackQuery, text: str | None = None) -> None:
     try:
         await query.answer(text)
     except TelegramError as exc:  # too old, or already answered: nothing left to do
-        log.info("event=answer_failed error=%s", describe(exc))
+        not_delivered.add("answer_failed")
+        log.debug("event=answer_failed error=%s", describe(exc))
 
 
 def home_with_note(context: BotContext, note: str) -> Screen:
