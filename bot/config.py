@@ -15,6 +15,7 @@ from bot.env_values import (
     WEBHOOK_PORTS,
     ConfigError,
     EnvReader,
+    StartupError,
     parse_address,
     parse_admin_ids,
     parse_bot_username,
@@ -43,6 +44,7 @@ __all__ = [
     "ConfigError",
     "HospitalContact",
     "Settings",
+    "StartupError",
     "WebhookSettings",
 ]
 

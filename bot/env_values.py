@@ -41,6 +41,11 @@ class ConfigError(Exception):
         self.variable = variable
 
 
+class StartupError(Exception):
+    """The settings are valid but the bot cannot start for a reason outside them (Telegram
+    cannot be reached); ``str()`` is one line, without the token. Exit code 1."""
+
+
 class EnvReader:
     """``env[name]`` stripped; None when unset or blank."""
 

@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from bot.cli.exits import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, UsageError
 from bot.cli.logs import setup_logging
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, StartupError
 from bot.core import pseudonyms
 from bot.core.content.bundle import ContentError
 from bot.core.content.script_conversion import DEFAULT_VARIANT, VARIANTS
@@ -168,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as exc:
         print(f"interventional-bot: DATABASE_URL: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StartupError as exc:
+        print(f"interventional-bot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 

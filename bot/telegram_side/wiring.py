@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, suppress
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -24,10 +25,10 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.broadcast.engine import BroadcastEngine, engine_for_application
-from bot.config import Settings
+from bot.config import ConfigError, Settings, StartupError
 from bot.core import pseudonyms
 from bot.core.content.bundle import load_content
-from bot.core.redaction import register_secret
+from bot.core.redaction import redact, register_secret
 from bot.telegram_side.command_menu import set_commands
 from bot.telegram_side.context import BotApplication, BotContext
 from bot.telegram_side.handlers import (
@@ -310,7 +311,7 @@ async def serve(settings: Settings) -> None:
             )
             await health.start()
         app = build_application(settings, runtime)
-        async with running(app):
+        async with _telegram_at_start(app), running(app):
             remove_sighup = install_sighup(app.bot, runtime)  # `kill -HUP` reloads content
             await stop.wait()
             remove_sighup()
@@ -319,3 +320,27 @@ async def serve(settings: Settings) -> None:
         if health is not None:
             await health.close()
         await runtime.storage.close()
+
+
+@asynccontextmanager
+async def _telegram_at_start(app: BotApplication) -> AsyncIterator[None]:
+    """A token Telegram rejects, or a Bot API that cannot be reached, when `run` starts: one
+    line instead of a traceback (which would print the token), and the HTTP session closed
+    (PTB does not shut the request down when ``initialize`` fails half way).
+
+    Once running, PTB retries network errors itself, so these come from the start.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        await app.bot.request.shutdown()
+        if isinstance(exc, InvalidToken):
+            raise ConfigError(
+                "BOT_TOKEN", "Telegram rejected this token; copy it again from @BotFather"
+            ) from None
+        if isinstance(exc, NetworkError):
+            raise StartupError(
+                f"cannot reach the Bot API at {redact(app.bot.base_url)}: {redact(str(exc))}; "
+                "check the network (and BOT_API_BASE_URL if set)"
+            ) from None
+        raise
