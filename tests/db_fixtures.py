@@ -134,3 +134,18 @@ async def storage_factory(storage_url: str) -> AsyncIterator[StorageFactory]:
     yield open_again
     for again in opened:
         await again.close()
+
+
+@pytest.fixture
+async def postgres_storage() -> AsyncIterator[Storage]:
+    """A storage on PostgreSQL in a fresh schema, for what only PostgreSQL has (the test is
+    skipped without TEST_DATABASE_URL; .ci/run sets it)."""
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip(f"{TEST_DATABASE_URL_ENV} is not set")
+    schema = fresh_schema_name()
+    try:
+        async with await open_storage(with_schema(base, schema)) as opened:
+            yield opened
+    finally:
+        await drop_schema(base, schema)

@@ -224,9 +224,8 @@ async def test_revisions_build_exactly_tables_py(storage: Storage) -> None:
     assert await differences_in(storage) == []
 
 
-async def test_version_table_lives_in_the_storage_schema(storage: Storage) -> None:
-    if storage.backend != "postgresql":
-        pytest.skip("PostgreSQL schemas only")
+async def test_version_table_lives_in_the_storage_schema(postgres_storage: Storage) -> None:
+    storage = postgres_storage
     async with storage.engine.connect() as conn:
         result = await conn.execute(
             text("SELECT table_schema FROM information_schema.tables WHERE table_name = :t"),
