@@ -70,6 +70,7 @@ class Figures:
     failover_gap: float | None = None
     most_in_one_second: int = 0
     latencies: list[float] = field(default_factory=list)
+    unanswered: int = 0
 
     def percentile(self, q: float) -> str:
         if not self.latencies:
@@ -127,19 +128,28 @@ async def add_subscribers(storage: Storage, emulator: BotAPIEmulator, ids: list[
 
 async def browse(
     emulator: BotAPIEmulator, user: SimUser, stop: asyncio.Event, rng: random.Random
-) -> list[float]:
-    """A patient reading (as in benchmarks/abuse.py): a button, the screen, 1-3 s, the next."""
-    latencies = []
+) -> tuple[list[float], int]:
+    """A patient reading (as in benchmarks/abuse.py): a button, the screen, 1-3 s, the next.
+    Latencies, and the presses never answered within 20 s (their update was in the killed
+    replica's hands: Telegram had its 200, so it does not send it again); such a patient
+    starts over with /start."""
+    latencies, unanswered = [], 0
     n = 0
     while not stop.is_set():
         label = "Features" if n % 2 == 0 else "⬅ Back"
         n += 1
-        press = await user.press(label, settle=0.0, within=60.0)
+        try:
+            press = await asyncio.wait_for(user.press(label, settle=0.0, within=20.0), 25)
+        except (AssertionError, TimeoutError):
+            unanswered += 1
+            await user.send("/start", within=60)
+            n = 0
+            continue
         edit = emulator.first_request_after("editMessageText", user.id, press.queued_at)
         if edit is not None:
             latencies.append(edit.time - press.queued_at)
         await asyncio.sleep(rng.uniform(1.0, 3.0))
-    return latencies
+    return latencies, unanswered
 
 
 async def typist(
@@ -203,8 +213,9 @@ async def one_run(name: str, replicas: int, args: argparse.Namespace, base: str)
                 await asyncio.sleep(0.2)
             stop.set()
             await asyncio.gather(*typing)
-            for latencies in await asyncio.gather(*browsing):
+            for latencies, unanswered in await asyncio.gather(*browsing):
                 figures.latencies += latencies
+                figures.unanswered += unanswered
             summary = await storage.broadcast_summary(broadcast_id)
             assert summary is not None
             figures.resent_after_crash = summary.resent_after_crash
@@ -272,6 +283,7 @@ def report(runs: list[Figures], args: argparse.Namespace) -> None:
     row("browsing press-to-edit p50", [f.percentile(0.5) for f in runs])
     row("browsing press-to-edit p99", [f.percentile(0.99) for f in runs])
     row("browsing presses measured", [str(len(f.latencies)) for f in runs])
+    row("presses lost with the killed one", [str(f.unanswered) for f in runs])
     three = runs[0]
     checks = [
         ("rate >= 0.95 x 30/s (three replicas, failover included)", three.rate >= 0.95 * 30),

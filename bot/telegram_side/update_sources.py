@@ -84,11 +84,16 @@ class PollingSource:
         await self._app.updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
 
     async def _follow_lease(self) -> None:
-        """Poll while the lease is held, stand by while it is not."""
+        """Poll while the lease is ours, stand by while it is not.
+
+        Unlike delivery, polling goes on while renewals fail (``last_epoch``: the database is
+        down, and most likely for every replica): patients keep their menus from the caches,
+        and two pollers at worst end each other's ``getUpdates`` with 409 until the database
+        says who holds the lease. It stops once another holder answered."""
         assert self._lease is not None and self._app.updater is not None
         while True:
             self._changed.clear()
-            held, polling = self._lease.held, self.polling
+            held, polling = self._lease.last_epoch is not None, self.polling
             try:
                 if held and not polling:
                     log.info("event=polling_lease_acquired epoch=%s", self._lease.epoch)
