@@ -73,6 +73,8 @@ async def test_migrations_create_tables_and_record_the_revision(storage: Storage
         "broadcasts",
         "broadcast_recipients",
         "broadcast_drafts",
+        "leases",
+        "replicas",
         "quiet_chats",
         "topic_votes",
         "daily_counts",

@@ -15,6 +15,12 @@ rows ``sending`` that the run does not hold: those go back to ``pending`` before
 The monitor (cancel, progress) skips its turn instead of dying. The broadcast is ``done`` only
 when the finishing statement finds nothing ``pending`` or ``sending``; otherwise the run takes
 it up again.
+
+The run acts under the engine's broadcast lease, at the epoch it started with: while the lease
+is not renewed in time (the database is slow or gone) it neither claims nor sends; it ends once
+another holder may have taken over (``LeaseKeeper.last_epoch`` changed, or a fenced claim).
+Every claim, result and release it writes names the epoch, so nothing it writes late can undo a
+successor's.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 
 from bot.broadcast.clock import Clock, wait_event
+from bot.broadcast.decision_effects import act_on
 from bot.broadcast.engine_config import EngineConfig, EngineStats, in_flight_bound
+from bot.broadcast.lease import LeaseKeeper
 from bot.broadcast.outage import DatabaseOutage
 from bot.broadcast.pacing import Pacer
-from bot.broadcast.policy import Decision, Delivered, Final, Pause, Retry, StopEngine, decide
+from bot.broadcast.policy import Delivered, StopEngine, decide
 from bot.broadcast.progress_report import ProgressReporter
 from bot.broadcast.run_ledger import Failed, Ledger
 from bot.core.i18n import Translator
@@ -56,6 +64,7 @@ class RunHost(Protocol):
     pacer: Pacer
     paid_pacer: Pacer
     outage: DatabaseOutage
+    lease: LeaseKeeper
 
     @property
     def stopping(self) -> bool: ...
@@ -85,7 +94,8 @@ class DeliveryRun:
         rate = cfg.paid_rate if self.paid else cfg.rate
         self.window = cfg.window or in_flight_bound(rate)
         self.texts: Mapping[str, str] = summary.texts
-        self.ledger = Ledger(self.storage, self.outage, self.clock, self.id)
+        self.epoch = engine.lease.epoch  # the run ends when the lease is not held at it
+        self.ledger = Ledger(self.storage, self.outage, self.clock, self.id, self.epoch)
         self.db = self.ledger.db
         self.tasks: set[asyncio.Task[None]] = set()
         self.cancelled = False
@@ -116,7 +126,10 @@ class DeliveryRun:
         await self._report()
 
     def _halted(self) -> bool:
-        return self.cancelled or self.fatal or self.engine.stopping
+        return self.cancelled or self.fatal or self.engine.stopping or self._lease_gone()
+
+    def _lease_gone(self) -> bool:
+        return self.epoch is None or self.engine.lease.last_epoch != self.epoch
 
     # -- claiming and sending -------------------------------------------------------------------
 
@@ -127,6 +140,9 @@ class DeliveryRun:
         while not self._halted():
             if not await self._ready_to_claim():
                 continue
+            if not engine.lease.held:  # not renewed lately: neither claim nor send until it is
+                await self._pause(0.1)
+                continue
             if not queue:
                 more = await self._claim()
                 if more is None:
@@ -135,7 +151,7 @@ class DeliveryRun:
                     continue
             if not await self.pacer.acquire(max_wait=engine.config.cancel_check_interval):
                 continue
-            if self._halted() or not queue:
+            if self._halted() or not queue or not engine.lease.held:
                 continue
             task = asyncio.create_task(self._send(queue.popleft()))
             self.tasks.add(task)
@@ -166,10 +182,14 @@ class DeliveryRun:
             await self._wait_written(0.05)
             return False
         claim = await self.db(
-            "claim", self.storage.claim_recipients(self.id, room, now=self.clock.now())
+            "claim",
+            self.storage.claim_recipients(self.id, room, now=self.clock.now(), epoch=self.epoch),
         )
         if isinstance(claim, Failed):
             self.lost_claim = True
+            return False
+        if claim.fenced:  # another replica took the lease over: stop now
+            self.engine.lease.drop()
             return False
         self.engine.stats.skipped += claim.skipped
         if claim.recipients or claim.skipped:
@@ -227,7 +247,12 @@ class DeliveryRun:
         decision = decide(
             result, attempts=recipient.attempts, config=engine.config, now=self.clock.now()
         )
-        self.ledger.record(self._act(recipient.user_id, decision))
+        if isinstance(decision, StopEngine):
+            self.fatal = True
+        outcome = act_on(
+            decision, recipient.user_id, stats=engine.stats, pacer=self.pacer, broadcast_id=self.id
+        )
+        self.ledger.record(outcome)
 
     def _interrupted(self, recipient: Recipient, *, left: bool) -> None:
         """The engine stopped before the answer came: never sent twice, never lost."""
@@ -243,48 +268,6 @@ class DeliveryRun:
             )
         else:  # still waiting for its chat's turn: released to pending at the end
             self.ledger.queue.appendleft(recipient)
-
-    def _act(self, user_id: int, decision: Decision) -> Outcome:
-        """Count and log ``decision``, pause or stop if it says so; the outcome to store."""
-        stats = self.engine.stats
-        match decision:
-            case Final(state="sent"):
-                stats.sent += 1
-            case Final(state="blocked"):
-                stats.blocked += 1
-            case Final(state="in_doubt"):
-                stats.in_doubt += 1
-            case Final():
-                stats.failed += 1
-            case Retry():
-                stats.retried += 1
-                return Outcome(
-                    user_id,
-                    "pending",
-                    decision.attempts,
-                    reason=decision.reason,
-                    retry_at=decision.retry_at,
-                )
-            case Pause():
-                self.pacer.pause(decision.seconds)
-                stats.rate_limited += 1
-                log.warning(
-                    "event=broadcast_429 broadcast_id=%d retry_after=%g", self.id, decision.seconds
-                )
-                return Outcome(user_id, "pending", decision.attempts, retry_at=decision.retry_at)
-            case StopEngine():
-                log.error(
-                    "event=broadcast_paused broadcast_id=%d reason=%r", self.id, decision.reason
-                )
-                self.fatal = True
-                return Outcome(user_id, "pending", decision.attempts)
-        return Outcome(
-            user_id,
-            decision.state,
-            decision.attempts,
-            message_id=decision.message_id,
-            reason=decision.reason,
-        )
 
     # -- writing back --------------------------------------------------------------------------
 
@@ -333,7 +316,8 @@ class DeliveryRun:
         await asyncio.gather(*helpers, return_exceptions=True)
         engine = self.engine
         await self.ledger.settle(
-            stopping=lambda: engine.stopping, grace=engine.config.settle_grace
+            stopping=lambda: engine.stopping or self._lease_gone(),
+            grace=engine.config.settle_grace,
         )
 
     async def _await_sends(self) -> None:

@@ -27,9 +27,18 @@ tests.
 Crash safety. Recipients are *claimed* in small batches: marked ``sending`` in the database
 before any of their requests leaves; results are written in batches as they come. So at any
 moment at most ``window`` recipients are ``sending`` (:func:`in_flight_bound`). After a crash
-the engine starts by putting ``sending`` recipients back to ``pending`` and counts them as
-``resent_after_crash``: nobody is skipped, and nobody receives the message twice except those,
-at most ``window`` per crash (and in practice only those whose request had reached Telegram).
+the engine that takes over starts by putting the ``sending`` recipients of the holder that is
+gone back to ``pending`` and counts them as ``resent_after_crash``: nobody is skipped, and
+nobody receives the message twice except those, at most ``window`` per crash (and in practice
+only those whose request had reached Telegram).
+
+Several replicas. Every ``run`` process has an engine, but only the one holding the
+``broadcast`` lease (:class:`~bot.broadcast.lease.LeaseKeeper`) delivers; the others stand by
+and take over when it dies or stops. A run ends as soon as its lease is no longer held, and its
+claims, results and releases are fenced by the lease's epoch (``bot/storage/deliveries.py``).
+Each engine also shares its process's interactive send rate through the database
+(:class:`~bot.broadcast.replica_beat.ReplicaBeat`), and the holder paces bulk sends at the
+limit minus the other replicas' rates.
 
 Database faults. A database error pauses claiming (:class:`~bot.broadcast.outage.DatabaseOutage`:
 backoff, one log line when it starts and one when it ends); results are kept in memory and
@@ -54,13 +63,15 @@ from bot.broadcast.clock import Clock, SystemClock, wait_event
 from bot.broadcast.delivery_run import DeliveryRun
 from bot.broadcast.draft import broadcast_screen
 from bot.broadcast.engine_config import EngineConfig, EngineStats, in_flight_bound
+from bot.broadcast.lease import LeaseKeeper
 from bot.broadcast.outage import DatabaseOutage
 from bot.broadcast.pacing import Pacer
+from bot.broadcast.replica_beat import InteractiveMeter, ReplicaBeat
 from bot.config import Settings
 from bot.core.cache import BoundedCache
 from bot.core.i18n import Catalogs, Translator
 from bot.core.render import Screen
-from bot.storage import DATABASE_ERRORS, BroadcastSummary, Storage
+from bot.storage import BROADCAST_LEASE, DATABASE_ERRORS, BroadcastSummary, Storage
 from bot.telegram_side.transport import AiohttpRequest, ObservedRequest
 
 __all__ = ["BroadcastEngine", "EngineConfig", "EngineStats", "engine_for_application"]
@@ -101,6 +112,7 @@ class BroadcastEngine:
         config: EngineConfig | None = None,
         request: BaseRequest | None = None,
         clock: Clock | None = None,
+        lease: LeaseKeeper | None = None,
     ) -> None:
         self.storage = storage
         # A callable follows content reloads (SIGHUP, /reload swap runtime.renderer).
@@ -132,7 +144,7 @@ class BroadcastEngine:
         self.paid_pacer = Pacer(cfg.paid_rate, clock=self.clock)
         self.stats = EngineStats()
         self.outage = DatabaseOutage(self.clock)
-        # When each chat last got a message (bulk or interactive), for the 1 msg/s per chat.
+        # When each chat last got a message (bulk or interactive), for the 1 msg/s per chat:
         self._chat_last: BoundedCache[int, float] = BoundedCache(
             maxsize=20_000, ttl=max(cfg.per_chat_interval, 0.001), clock=self.clock.monotonic
         )
@@ -140,17 +152,34 @@ class BroadcastEngine:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._delivering: int | None = None
+        self.lease, self.interactive, self.replicas = self._coordination(lease)
+        self.lease.listeners.append(lambda _held: self.wake())
+        self._recovered_epoch: int | None = None  # the epoch whose takeover is recovered
+
+    def _coordination(
+        self, lease: LeaseKeeper | None
+    ) -> tuple[LeaseKeeper, InteractiveMeter, ReplicaBeat]:
+        """Only the holder of the lease delivers (bot/broadcast/lease.py); this process's
+        interactive messages are counted and shared, the others' reserved from the pacer."""
+        cfg = self.config
+        lease = lease or LeaseKeeper(
+            self.storage,
+            BROADCAST_LEASE,
+            ttl=cfg.lease_ttl,
+            renew_interval=cfg.lease_renew,
+            retry_interval=cfg.lease_retry,
+        )
+        meter = InteractiveMeter()
+        return lease, meter, ReplicaBeat(self.storage, lease.holder, meter, self.pacer.reserve)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.bot.initialize()
-        recovered = await self.storage.recover_in_flight()
-        for broadcast_id, count in sorted(recovered.items()):
-            self.stats.resumed_in_doubt += count
-            log.warning(
-                "event=broadcast_resume broadcast_id=%d resent_after_crash=%d", broadcast_id, count
-            )
+        await self.lease.start()
+        self.replicas.start()
+        if self.lease.epoch is not None:
+            await self._recover(self.lease.epoch)
         self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._main(), name="broadcast-engine")
         log.info("event=broadcast_engine_started rate=%g", self.config.rate)
@@ -171,6 +200,9 @@ class BroadcastEngine:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        # After the last results are written: the next holder takes over at once.
+        await self.lease.stop()
+        await self.replicas.stop()
         with contextlib.suppress(OSError, RuntimeError):
             await self.bot.shutdown()
 
@@ -216,6 +248,7 @@ class BroadcastEngine:
             return
         if method not in MESSAGE_METHODS:
             return
+        self.interactive.note()
         self.pacer.take_now()
         self.paid_pacer.take_now()
         if chat_id is not None:
@@ -226,6 +259,12 @@ class BroadcastEngine:
     async def _main(self) -> None:
         while not self._stopping.is_set():
             try:
+                epoch = self.lease.epoch
+                if epoch is None:  # another replica delivers: stand by (woken on a change)
+                    await self.idle(self.config.poll_interval)
+                    continue
+                if epoch != self._recovered_epoch:
+                    await self._recover(epoch)
                 self.stats.polls += 1
                 due = await self.storage.due_broadcast(self.clock.now())
                 if due is None:
@@ -245,6 +284,17 @@ class BroadcastEngine:
             except Exception:
                 log.exception("event=broadcast_engine_error")
                 await self.idle(max(1.0, self.config.poll_interval * 4))
+
+    async def _recover(self, epoch: int) -> None:
+        """Just took the lease: the rows a holder that is gone left ``sending`` go back to
+        ``pending``, counted as resent after a crash."""
+        recovered = await self.storage.recover_in_flight(epoch)
+        self._recovered_epoch = epoch
+        for broadcast_id, count in sorted(recovered.items()):
+            self.stats.resumed_in_doubt += count
+            log.warning(
+                "event=broadcast_resume broadcast_id=%d resent_after_crash=%d", broadcast_id, count
+            )
 
     # -- helpers used by a run ------------------------------------------------------------------
 

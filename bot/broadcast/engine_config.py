@@ -34,6 +34,11 @@ class EngineConfig:
     in_flight_grace: float = 3.0
     settle_grace: float = 1.5
     shutdown_timeout: float = 5.0
+    # The broadcast lease (wall clock, bot/broadcast/lease.py): it lives lease_ttl seconds
+    # after a renewal; the holder renews every lease_renew, the others try every lease_retry.
+    lease_ttl: float = 6.0
+    lease_renew: float = 2.0
+    lease_retry: float = 1.0
 
 
 @dataclass

@@ -29,6 +29,13 @@ class Pacer:
         self._paused_until = 0.0
         self.interactive_slots = 0
         self.pauses = 0
+        self.reserved = 0.0
+
+    def reserve(self, rate: float) -> None:
+        """Others (the other replicas' interactive bots) send ``rate`` messages a second out of
+        the same budget: bulk slots come at what is left, never below a tenth of ``rate``."""
+        self.reserved = max(0.0, rate)
+        self.interval = 1.0 / max(self.rate * 0.1, self.rate - self.reserved)
 
     def pause(self, seconds: float) -> None:
         """Telegram answered 429: no bulk slot before ``seconds`` from now."""

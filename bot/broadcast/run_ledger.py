@@ -41,9 +41,17 @@ class Ledger:
     """One run's claimed recipients and unwritten results (see the module docstring)."""
 
     def __init__(
-        self, storage: Storage, outage: DatabaseOutage, clock: Clock, broadcast_id: int
+        self,
+        storage: Storage,
+        outage: DatabaseOutage,
+        clock: Clock,
+        broadcast_id: int,
+        epoch: int | None = None,
     ) -> None:
+        """``epoch``: the broadcast lease's, under which the run claims (its writes change only
+        rows claimed under it)."""
         self.storage = storage
+        self.epoch = epoch
         self.outage = outage
         self.clock = clock
         self.id = broadcast_id
@@ -78,7 +86,10 @@ class Ledger:
                 return True
             batch, self.results = self.results, []
             done = await self.db(
-                "record", self.storage.record_outcomes(self.id, batch, now=self.clock.now())
+                "record",
+                self.storage.record_outcomes(
+                    self.id, batch, now=self.clock.now(), epoch=self.epoch
+                ),
             )
             if isinstance(done, Failed):
                 self.results[:0] = batch  # written first when the database answers
@@ -94,7 +105,9 @@ class Ledger:
         if not self.queue:
             return True
         ids = [recipient.user_id for recipient in self.queue]
-        done = await self.db("release", self.storage.release_recipients(self.id, ids))
+        done = await self.db(
+            "release", self.storage.release_recipients(self.id, ids, epoch=self.epoch)
+        )
         if isinstance(done, Failed):
             return False
         self.outage.recovered()
@@ -105,7 +118,9 @@ class Ledger:
 
     async def release_unheld(self) -> bool:
         """After a failed claim: rows it may have marked ``sending`` go back to ``pending``."""
-        released = await self.db("release", self.storage.release_unheld(self.id, list(self.held)))
+        released = await self.db(
+            "release", self.storage.release_unheld(self.id, list(self.held), epoch=self.epoch)
+        )
         if isinstance(released, Failed):
             return False
         if released:

@@ -13,7 +13,7 @@ See ``store.py`` for the interface, ``migrations/`` for how the schema evolves a
 
 from bot.storage.broadcasts import BroadcastSummary, Outcome, Recipient, SkipReason
 from bot.storage.connection import DEFAULT_STATEMENT_TIMEOUT, DatabaseTimeouts
-from bot.storage.deliveries import Claim
+from bot.storage.deliveries import BROADCAST_LEASE, Claim
 from bot.storage.drafts import DRAFT_TTL, Draft
 from bot.storage.erasure import ERASED, DeliveryCounts, Erased
 from bot.storage.errors import (
@@ -23,6 +23,7 @@ from bot.storage.errors import (
     StorageSchemaError,
     StorageUnavailableError,
 )
+from bot.storage.leases import LeaseRow
 from bot.storage.migrations import head_revision
 from bot.storage.store import DEFAULT_CONNECT_TIMEOUT, Storage, UserRecord, open_storage
 from bot.storage.subscriptions import Subscription
@@ -30,6 +31,7 @@ from bot.storage.url import DEFAULT_DATABASE_URL, DatabaseTarget, parse_database
 from bot.storage.votes import TopicVote, VoteChange, VoteOutcome
 
 __all__ = [
+    "BROADCAST_LEASE",
     "DATABASE_ERRORS",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATABASE_URL",
@@ -43,6 +45,7 @@ __all__ = [
     "DeliveryCounts",
     "Draft",
     "Erased",
+    "LeaseRow",
     "Outcome",
     "Recipient",
     "SkipReason",

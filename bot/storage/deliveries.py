@@ -10,7 +10,15 @@ as resent after a crash.
 Every statement here is safe to repeat after an error whose outcome is unknown (a connection
 lost during COMMIT): results are only written to rows still ``sending``, and a broadcast is
 ``done`` only when the finishing statement itself finds nothing ``pending`` or ``sending``.
-One engine delivers per database (issue 10 adds a lease for several).
+
+Several processes on one database: only the holder of the ``broadcast`` lease delivers
+(``leases.py``). Methods that take ``epoch`` are fenced by it: a claim happens only while the
+lease is still at that epoch (checked under a share lock in the same transaction), each claimed
+row records the epoch (``claim_epoch``), and results and releases change only rows claimed
+under the caller's epoch, so a holder that lost the lease without knowing cannot overwrite what
+its successor does. ``epoch=None`` (tests, tools) skips the fence. On PostgreSQL the claim also
+locks the rows it picks with ``FOR UPDATE SKIP LOCKED``, so concurrent claims never pick the
+same row.
 """
 
 from __future__ import annotations
@@ -33,7 +41,11 @@ from bot.storage.broadcasts import (
     Recipient,
     SkipReason,
 )
+from bot.storage.leases import lease_fence
 from bot.storage.tables import UTCDateTime, broadcast_recipients, broadcasts, subscriptions
+
+#: The lease whose holder delivers broadcasts.
+BROADCAST_LEASE = "broadcast"
 
 _r = broadcast_recipients
 _b = broadcasts
@@ -42,10 +54,12 @@ _s = subscriptions
 
 @dataclass(frozen=True)
 class Claim:
-    """What one claim did: the recipients now ``sending``, and how many became ``skipped``."""
+    """What one claim did: the recipients now ``sending``, and how many became ``skipped``;
+    ``fenced``: nothing was done, the lease is no longer at the claimer's epoch."""
 
     recipients: list[Recipient]
     skipped: int
+    fenced: bool = False
 
 
 def _has_subscription() -> ColumnElement[bool]:
@@ -65,8 +79,20 @@ def _skip_reason() -> ColumnElement[str]:
     return case((~_has_subscription(), "erased"), (blocked, "blocked"), else_="unsubscribed")
 
 
-def _due(broadcast_id: int, when: datetime, limit: int) -> ColumnElement[bool]:
-    """``_r.user_id`` is among the first ``limit`` due pending recipients of the broadcast."""
+def _claimed_under(epoch: int | None) -> list[ColumnElement[bool]]:
+    """Rows claimed under ``epoch`` (no condition when None)."""
+    return [] if epoch is None else [_r.c.claim_epoch == epoch]
+
+
+def _due(broadcast_id: int, when: datetime, limit: int, *, locking: bool) -> ColumnElement[bool]:
+    """``_r.user_id`` is among the first ``limit`` due pending recipients of the broadcast.
+
+    ``locking`` (PostgreSQL): the rows are picked in a CTE with ``FOR UPDATE SKIP LOCKED``, so
+    rows another transaction is claiming are passed over, not waited for, and the pick runs
+    once (a locking subquery inside ``IN`` may be scanned again while the UPDATE runs and pick
+    rows past ``limit``). SQLite needs no lock (its write transactions are serial) and keeps
+    the plain subquery: its driver reports no row count for a statement starting with WITH.
+    """
     due = _r.alias("due")
     first = (
         select(due.c.user_id)
@@ -78,29 +104,52 @@ def _due(broadcast_id: int, when: datetime, limit: int) -> ColumnElement[bool]:
         .order_by(due.c.user_id)
         .limit(limit)
     )
-    return _r.c.user_id.in_(first)
+    if not locking:
+        return _r.c.user_id.in_(first)
+    picked = first.with_for_update(skip_locked=True).cte("first_due")
+    return _r.c.user_id.in_(select(picked.c.user_id))
+
+
+def _outcome_params(o: Outcome, when: datetime) -> dict[str, object]:
+    """One outcome as ``record_outcomes``' parameters; the reason redacted and bounded."""
+    reason = None if o.reason is None else redact(o.reason)[:REASON_MAX_LENGTH]
+    return {
+        "u": o.user_id,
+        "s": o.state,
+        "a": o.attempts,
+        "m": o.message_id,
+        "r": reason,
+        "t": o.retry_at,
+        "w": when,
+    }
 
 
 class DeliveryStore(BroadcastStore):
     """Delivery methods of :class:`bot.storage.Storage`, used by the engine."""
 
-    async def recover_in_flight(self) -> dict[int, int]:
-        """At start: recipients left ``sending`` by a crash go back to ``pending``.
+    async def recover_in_flight(self, epoch: int | None = None) -> dict[int, int]:
+        """On taking the lease: recipients left ``sending`` by a holder that is gone (claimed
+        under an older epoch, or before the lease existed) go back to ``pending``.
 
         Their request may have reached Telegram, so each is counted in the broadcast's
-        ``in_doubt``. Returns {broadcast_id: count}. Only one engine may run per database.
+        ``in_doubt``. Returns {broadcast_id: count}. ``epoch``: the caller's lease epoch (rows
+        of that epoch are its own; nothing is done unless the lease is still at it); None:
+        every ``sending`` row (a single process).
         """
+        gone = [_r.c.state == "sending"]
+        if epoch is not None:
+            gone.append(or_(_r.c.claim_epoch.is_(None), _r.c.claim_epoch < epoch))
         async with self._serial.begin() as conn:
+            if epoch is not None and not await lease_fence(conn, BROADCAST_LEASE, epoch):
+                return {}
             result = await conn.execute(
-                select(_r.c.broadcast_id, func.count())
-                .where(_r.c.state == "sending")
-                .group_by(_r.c.broadcast_id)
+                select(_r.c.broadcast_id, func.count()).where(*gone).group_by(_r.c.broadcast_id)
             )
             found = {int(bid): int(count) for bid, count in result}
             for broadcast_id, count in found.items():
                 await conn.execute(
                     update(_r)
-                    .where(_r.c.broadcast_id == broadcast_id, _r.c.state == "sending")
+                    .where(_r.c.broadcast_id == broadcast_id, *gone)
                     .values(state="pending")
                 )
                 await conn.execute(
@@ -157,33 +206,47 @@ class DeliveryStore(BroadcastStore):
         return bool(result.rowcount)
 
     async def claim_recipients(
-        self, broadcast_id: int, limit: int, *, now: datetime | None = None
+        self,
+        broadcast_id: int,
+        limit: int,
+        *,
+        now: datetime | None = None,
+        epoch: int | None = None,
     ) -> Claim:
         """Up to ``limit`` due pending recipients, marked ``sending`` before they are returned.
 
         Consent is checked in the same statements: due recipients whose subscription ended or
         is gone become ``skipped`` (with the reason), and only those who still consent are
         claimed, each with the subscription's current locale (stored in the row too). Both
-        statements re-check ``state = 'pending'`` on the row they change.
+        statements re-check ``state = 'pending'`` on the row they change. With ``epoch``, the
+        rows record it, and nothing is claimed (``fenced``) when the lease has moved on.
         """
         if limit <= 0:
             return Claim([], 0)
         when = utc(now)
         at = bindparam("when", when, type_=UTCDateTime())
+        locking = self._serial.dialect.name == "postgresql"
         mine = and_(_r.c.broadcast_id == broadcast_id, _r.c.state == "pending")
         skip = (
             update(_r)
-            .where(mine, _due(broadcast_id, when, limit), ~_consents())
+            .where(mine, _due(broadcast_id, when, limit, locking=locking), ~_consents())
             .values(state="skipped", reason=_skip_reason(), retry_at=None, updated_at=at)
         )
         current_locale = select(_s.c.locale).where(_s.c.user_id == _r.c.user_id)
         claim = (
             update(_r)
-            .where(mine, _due(broadcast_id, when, limit), _consents())
-            .values(state="sending", locale=current_locale.scalar_subquery(), updated_at=at)
+            .where(mine, _due(broadcast_id, when, limit, locking=locking), _consents())
+            .values(
+                state="sending",
+                locale=current_locale.scalar_subquery(),
+                updated_at=at,
+                claim_epoch=epoch,
+            )
             .returning(_r.c.user_id, _r.c.locale, _r.c.attempts)
         )
         async with self._serial.begin() as conn:
+            if epoch is not None and not await lease_fence(conn, BROADCAST_LEASE, epoch):
+                return Claim([], 0, fenced=True)
             skipped = (await conn.execute(skip)).rowcount
             rows = (await conn.execute(claim)).all()
         recipients = [Recipient(int(r.user_id), str(r.locale), int(r.attempts)) for r in rows]
@@ -209,7 +272,9 @@ class DeliveryStore(BroadcastStore):
             result = await conn.execute(stmt)
         return int(result.rowcount or 0)
 
-    async def release_recipients(self, broadcast_id: int, user_ids: Iterable[int]) -> None:
+    async def release_recipients(
+        self, broadcast_id: int, user_ids: Iterable[int], *, epoch: int | None = None
+    ) -> None:
         """Claimed recipients whose request never left go back to ``pending``."""
         ids = list(user_ids)
         if not ids:
@@ -220,20 +285,28 @@ class DeliveryStore(BroadcastStore):
                 _r.c.broadcast_id == broadcast_id,
                 _r.c.user_id.in_(ids),
                 _r.c.state == "sending",
+                *_claimed_under(epoch),
             )
             .values(state="pending")
         )
         async with self._single.begin() as conn:
             await conn.execute(stmt)
 
-    async def release_unheld(self, broadcast_id: int, held: Collection[int]) -> int:
+    async def release_unheld(
+        self, broadcast_id: int, held: Collection[int], *, epoch: int | None = None
+    ) -> int:
         """``sending`` rows of the broadcast other than ``held`` go back to ``pending``.
 
         After a claim whose answer was lost (the connection dropped during COMMIT) the rows it
         marked are ``sending`` but nobody sends them; ``held`` are the ones the engine knows it
-        claimed. Only correct with one engine per database. Returns the rows released.
+        claimed. With ``epoch``, only rows claimed under it (without: every ``sending`` row, for
+        a single process). Returns the rows released.
         """
-        conditions = [_r.c.broadcast_id == broadcast_id, _r.c.state == "sending"]
+        conditions = [
+            _r.c.broadcast_id == broadcast_id,
+            _r.c.state == "sending",
+            *_claimed_under(epoch),
+        ]
         if held:
             conditions.append(_r.c.user_id.not_in(list(held)))
         stmt = update(_r).where(*conditions).values(state="pending")
@@ -242,7 +315,12 @@ class DeliveryStore(BroadcastStore):
         return int(result.rowcount or 0)
 
     async def record_outcomes(
-        self, broadcast_id: int, outcomes: Sequence[Outcome], *, now: datetime | None = None
+        self,
+        broadcast_id: int,
+        outcomes: Sequence[Outcome],
+        *,
+        now: datetime | None = None,
+        epoch: int | None = None,
     ) -> None:
         """Store a batch of results in one transaction; blocked users' subscriptions end.
 
@@ -250,7 +328,8 @@ class DeliveryStore(BroadcastStore):
         which holds the bot token (``bot.core.redaction``).
 
         Only rows still ``sending`` change, so writing a batch again (after an error whose
-        outcome was unknown) changes nothing that moved on.
+        outcome was unknown) changes nothing that moved on; with ``epoch``, only rows claimed
+        under it (a successor's claims are not overwritten).
         """
         if not outcomes:
             return
@@ -261,6 +340,7 @@ class DeliveryStore(BroadcastStore):
                 _r.c.broadcast_id == broadcast_id,
                 _r.c.user_id == bindparam("u"),
                 _r.c.state == "sending",
+                *_claimed_under(epoch),
             )
             .values(
                 state=bindparam("s"),
@@ -271,18 +351,7 @@ class DeliveryStore(BroadcastStore):
                 updated_at=bindparam("w", type_=UTCDateTime()),
             )
         )
-        params = [
-            {
-                "u": o.user_id,
-                "s": o.state,
-                "a": o.attempts,
-                "m": o.message_id,
-                "r": None if o.reason is None else redact(o.reason)[:REASON_MAX_LENGTH],
-                "t": o.retry_at,
-                "w": when,
-            }
-            for o in outcomes
-        ]
+        params = [_outcome_params(o, when) for o in outcomes]
         blocked = [{"u": o.user_id} for o in outcomes if o.state == "blocked"]
         async with self._serial.begin() as conn:
             await conn.execute(stmt, params)

@@ -33,6 +33,7 @@ from bot.storage.deliveries import DeliveryStore
 from bot.storage.drafts import DraftStore
 from bot.storage.erasure import ErasureStore
 from bot.storage.errors import StorageUnavailableError
+from bot.storage.leases import LeaseStore
 from bot.storage.migrations import current_revision, upgrade_to_head
 from bot.storage.statistics import StatsStore
 from bot.storage.subscriptions import SubscriptionStore
@@ -68,13 +69,16 @@ def _record(row: Row[Any]) -> UserRecord:
     )
 
 
-class Storage(SubscriptionStore, DeliveryStore, DraftStore, ErasureStore, VoteStore, StatsStore):
+class Storage(
+    SubscriptionStore, DeliveryStore, DraftStore, ErasureStore, VoteStore, StatsStore, LeaseStore
+):
     """An open database. Create with :func:`open_storage`; close with :meth:`close`.
 
     Subscriptions (``subscriptions.py``), broadcasts (``broadcasts.py``), their delivery
     (``deliveries.py``), the admin's drafts (``drafts.py``), erasure (``erasure.py``), the
-    answers to "Was this helpful?" (``votes.py``) and the statistics (``statistics.py``) add
-    their methods through the base classes.
+    answers to "Was this helpful?" (``votes.py``), the statistics (``statistics.py``) and the
+    leases and replicas of a deployment (``leases.py``) add their methods through the base
+    classes.
     """
 
     def __init__(

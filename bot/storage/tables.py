@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -127,6 +128,10 @@ broadcast_recipients = Table(
     Column("message_id", BigInteger, nullable=True),
     Column("reason", String(200), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=True),
+    # The epoch of the broadcast lease under which the row was claimed (``leases``): recovery
+    # resets only rows ``sending`` under an older epoch (a holder that is gone), and results are
+    # written only under the epoch that claimed them. NULL: claimed before the lease existed.
+    Column("claim_epoch", Integer, nullable=True),
 )
 Index(
     "ix_broadcast_recipients_state",
@@ -184,4 +189,28 @@ daily_counts = Table(
     Column("metric", String(32), primary_key=True),
     Column("key", String(80), primary_key=True),
     Column("count", BigInteger, nullable=False),
+)
+
+# Jobs only one process may do at a time (bot/broadcast/lease.py): ``broadcast`` (delivering
+# broadcasts) and, on PostgreSQL, ``polling`` (getUpdates). The holder renews ``expires_at``
+# every few seconds; another process takes an expired lease over and increments ``epoch``, which
+# fences the old holder out of every write it would still make.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),  # host:pid:random, see lease.py
+    Column("epoch", Integer, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# Every running process, with the rate of messages its interactive bot sent lately
+# (bot/broadcast/replica_beat.py): the broadcast lease holder keeps bulk sends below Telegram's
+# per-bot limit minus what the other replicas send. A row not seen for a while is gone.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("replica_id", String(128), primary_key=True),
+    Column("interactive_rate", Float, nullable=False),  # messages per second, recent
+    Column("seen_at", UTCDateTime(), nullable=False),
 )

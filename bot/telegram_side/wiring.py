@@ -29,6 +29,7 @@ from bot.config import ConfigError, Settings, StartupError
 from bot.core import pseudonyms
 from bot.core.content.bundle import load_content
 from bot.core.redaction import redact, register_secret
+from bot.storage.run_lock import lock_for_run
 from bot.telegram_side.command_menu import set_commands
 from bot.telegram_side.context import BotApplication, BotContext
 from bot.telegram_side.handlers import (
@@ -255,10 +256,10 @@ async def _start_jobs(
     )
     engine.bulk_request.observer = runtime.metrics.telegram_observer("broadcast")
     runtime.metrics.watch_broadcasts(engine.stats)
+    # Only the holder of the broadcast lease delivers (broadcast/lease.py); the gauge follows.
+    engine.lease.listeners.append(runtime.metrics.set_broadcast_lease)
     await engine.start()
     runtime.engine = engine
-    # Today every process with an engine delivers broadcasts (the lease comes with issue 10).
-    runtime.metrics.set_broadcast_lease(True)
     # Erases users past USER_RETENTION_DAYS, daily (telegram_side/retention.py).
     retention = RetentionJob(runtime.storage, runtime.settings.user_retention_days)
     retention.start()
@@ -296,6 +297,16 @@ async def _flush_flood_state(app: BotApplication) -> None:
 async def serve(settings: Settings) -> None:
     """`interventional-bot run`: serve updates until SIGTERM or Ctrl-C; with ``METRICS_PORT``,
     /healthz, /readyz and /metrics on that port from the start to the end."""
+    # First of all: one `run` per SQLite file (storage/run_lock.py); exit 2 if taken.
+    run_lock = lock_for_run(settings.database_url)
+    try:
+        await _serve(settings)
+    finally:
+        if run_lock is not None:
+            run_lock.release()
+
+
+async def _serve(settings: Settings) -> None:
     content = load_content(settings)
     runtime = await create_runtime(settings, content)
     stop = asyncio.Event()
