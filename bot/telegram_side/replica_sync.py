@@ -139,6 +139,8 @@ class ReplicaSync:
                 await asyncio.sleep(self._delay(failures))
                 continue
             self.coherence.trust()  # drops everything cached: changes may have been missed
+            if self.connects == 0:
+                log.info("event=replica_sync_listening replica=%s", self.replica)
             if outage_logged:
                 log.info(
                     "event=replica_sync_available after_s=%.1f tries=%d",
