@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -181,7 +182,7 @@ async def test_a_patients_changes_reach_every_replica(
 async def test_reload_reaches_every_replica_and_a_broken_file_none(
     deployment: Deployment, emulator: BotAPIEmulator
 ) -> None:
-    """Over 60 lines: a good reload, then a broken one, each checked on both replicas."""
+    """Over 60 lines: a good reload, a broken one, then SIGHUP, each checked on both."""
     admin = patient(emulator, ADMIN)
     user = patient(emulator, 402)
     features = deployment.content / "en" / "features.yaml"
@@ -211,6 +212,21 @@ async def test_reload_reaches_every_replica_and_a_broken_file_none(
         assert "Renamed features" in text, text
     for replica in deployment.replicas:
         assert "event=reload_failed" in replica.log()
+
+    # Fixed, and reloaded by SIGHUP on one replica: both switch.
+    features.write_text(original.replace(FEATURES_TITLE, "Fixed features"), encoding="utf-8")
+    reloads = [r.log().count("event=reloaded ") for r in deployment.replicas]
+    deployment.replicas[1].process.send_signal(signal.SIGHUP)
+    await until(
+        lambda: (
+            [r.log().count("event=reloaded ") for r in deployment.replicas]
+            == [n + 1 for n in reloads]
+        )
+    )
+    assert "event=reloaded trigger=sighup" in deployment.replicas[1].log()
+    assert "event=reloaded trigger=replica" in deployment.replicas[0].log()
+    for text in await shown_by_both(deployment, user):
+        assert "Fixed features" in text, text
     assert unexpected_errors(emulator) == []
 
 
