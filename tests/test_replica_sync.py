@@ -17,7 +17,7 @@ from sqlalchemy import text
 from bot.core.cache import BoundedCache
 from bot.core.coherence import Coherence
 from bot.storage import Storage, open_storage
-from bot.storage.notifications import USERS_CHANNEL, listen
+from bot.storage.notifications import USERS_CHANNEL, listen, notify
 from bot.telegram_side.replica_sync import ReplicaSync
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
 from tests.db_fixtures import drop_schema, fresh_schema_name, postgres_base_url, with_schema
@@ -89,6 +89,7 @@ async def test_every_write_path_notifies_and_touching_does_not(postgres_url: str
             await storage.erase_user(1)
             await storage.touch_user(2)
             await storage.purge_inactive(0)  # the retention job's erasure
+            await _another_deployment_writes(user_id=3)  # same database, another schema
             await until(lambda: len(heard) >= 6)
             await asyncio.sleep(0.2)  # anything sent in error would have come by now
         finally:
@@ -181,6 +182,19 @@ async def test_a_lost_listener_bypasses_the_caches_until_it_is_back(
     assert lines[0] == "event=replica_sync_unavailable error=connection_lost", lines
     assert lines[1].startswith("event=replica_sync_available after_s="), lines
     assert len(lines) == 2, lines
+
+
+async def _another_deployment_writes(user_id: int) -> None:
+    base = postgres_base_url()
+    assert base is not None
+    schema = fresh_schema_name()
+    try:
+        async with await open_storage(with_schema(base, schema)) as other:
+            await other.set_locale(user_id, "en")
+            await other.subscribe(user_id, locale="en")
+            await notify(other, USERS_CHANNEL, str(user_id))
+    finally:
+        await drop_schema(base, schema)
 
 
 async def _terminate(storage: Storage, pid: int) -> bool:
