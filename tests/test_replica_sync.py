@@ -110,8 +110,13 @@ async def test_a_change_through_one_replica_reaches_the_others_caches(
         subscribers = SubscriberCache(here, coherence=coherence)
         sync = ReplicaSync(here, coherence)
         sync.start()
+        other = ReplicaSync(there, Coherence(shared=True))
         try:
             await until(lambda: coherence.trusted)
+            assert await sync.peers() == 0  # itself only
+            other.start()
+            await until(lambda: other.coherence.trusted)
+            assert await sync.peers() == 1
             assert (await users.saved_locale(7), await subscribers.is_subscribed(7)) == (
                 None,
                 False,
@@ -131,6 +136,7 @@ async def test_a_change_through_one_replica_reaches_the_others_caches(
             )
         finally:
             await sync.stop()
+            await other.stop()
 
 
 async def test_a_lost_listener_bypasses_the_caches_until_it_is_back(

@@ -31,11 +31,27 @@ RELOAD_CHANNEL = "bot_reload"
 RELOADED_CHANNEL = "bot_reloaded"
 
 _NOTIFY = text("SELECT pg_notify(:channel, current_schema() || ':' || :payload)")
+#: A listening connection's application_name: this prefix and its schema (PostgreSQL keeps
+#: the first 63 characters), so that the replicas listening on a schema can be counted.
+_LISTENER_PREFIX = "interventional-bot-listener:"
+_COUNT_LISTENERS = text(
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE application_name = left(:prefix || current_schema(), 63)"
+)
 
 
 def can_notify(storage: Storage) -> bool:
     """Whether ``storage`` is shared by processes that hear each other (PostgreSQL)."""
     return storage.backend == "postgresql"
+
+
+async def count_listeners(storage: Storage) -> int:
+    """How many replicas listen on ``storage``'s schema now (0 on SQLite)."""
+    if not can_notify(storage):
+        return 0
+    async with storage.engine.connect() as conn:
+        result = await conn.execute(_COUNT_LISTENERS, {"prefix": _LISTENER_PREFIX})
+        return int(result.scalar_one())
 
 
 async def notify(storage: Storage, channel: str, payload: str) -> None:
@@ -82,7 +98,7 @@ async def listen(
     if the connection ends; ``within`` bounds connecting and each setup query. Raises what
     asyncpg or the network raise when it cannot."""
     url = storage.engine.url.set(drivername="postgresql")
-    settings = {"application_name": f"{APPLICATION_NAME}-listener"}
+    settings = {"application_name": APPLICATION_NAME}  # named after its schema below
     if storage.schema is not None:
         settings["search_path"] = storage.schema
     connection = await asyncpg.connect(
@@ -90,6 +106,8 @@ async def listen(
     )
     try:
         scope = str(await connection.fetchval("SELECT current_schema()", timeout=within))
+        name = (_LISTENER_PREFIX + scope)[:63]
+        await connection.execute("SELECT set_config('application_name', $1, false)", name)
         prefix = f"{scope}:"
 
         def route(handler: Callable[[str], None]) -> Callable[..., None]:

@@ -39,6 +39,7 @@ from bot.storage.notifications import (
     USERS_CHANNEL,
     Listening,
     can_notify,
+    count_listeners,
     listen,
     notify,
 )
@@ -239,13 +240,24 @@ class ReplicaSync:
         except DATABASE_ERRORS as exc:
             log.warning("event=reload_not_answered error=%s", type(exc).__name__)
 
-    async def results(self, request: str, *, within: float) -> list[ReplicaResult]:
-        """The other replicas' answers to ``request`` that came within ``within`` seconds
-        (how many replicas run is not known here, so it always waits that long)."""
+    async def peers(self) -> int:
+        """How many other replicas listen now (their listening connections, counted in
+        ``pg_stat_activity``); 0 when the database cannot say."""
+        try:
+            listening = await count_listeners(self.storage)
+        except DATABASE_ERRORS as exc:
+            log.warning("event=replicas_not_counted error=%s", type(exc).__name__)
+            return 0
+        return max(0, listening - (1 if self.listening is not None else 0))
+
+    async def results(self, request: str, *, expected: int, within: float) -> list[ReplicaResult]:
+        """The other replicas' answers to ``request``: as soon as ``expected`` came, or what
+        came within ``within`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        while (left := deadline - loop.time()) > 0:
+        answers = self._results.get(request, [])
+        while len(answers) < expected and (left := deadline - loop.time()) > 0:
             self._result_arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._result_arrived.wait(), left)
-        return list(self._results.get(request, ()))
+        return list(answers)

@@ -23,8 +23,8 @@ from bot.telegram_side.replica_sync import ReplicaResult
 # Room for the problems in one Telegram message (4096), with the heading and the last line.
 _MAX_PROBLEM_CHARS = 3400
 _MAX_PROBLEMS = 25
-#: Seconds the other replicas' answers are waited for (how many there are is not known).
-OTHERS_WITHIN = 3.0
+#: Seconds the other replicas' answers are waited for at most.
+OTHERS_WITHIN = 10.0
 
 
 async def reload_command(update: Update, context: BotContext) -> None:
@@ -37,27 +37,37 @@ async def reload_command(update: Update, context: BotContext) -> None:
         return
     runtime = context.runtime
     outcome = await reload_everywhere(context.bot, runtime, trigger="admin")
+    replicas = runtime.replicas
     text = reply_text(outcome, context.t, runtime.settings)
-    if runtime.replicas is not None and runtime.replicas.shared:
-        text += "\n\n" + html.escape(others_note(outcome, context.t), quote=False)
+    if replicas is None or not replicas.shared:  # one process (SQLite)
+        await send(update, Screen(text, ()))
+        return
+    expected = 0 if outcome.announced is None else await replicas.peers()
+    note = others_note(outcome, expected, context.t)
+    if note:
+        text += "\n\n" + html.escape(note, quote=False)
     await send(update, Screen(text, ()))
-    if outcome.announced is not None and runtime.replicas is not None:
-        results = await runtime.replicas.results(outcome.announced, within=OTHERS_WITHIN)
-        if results:
-            await send(update, Screen(others_text(results, context.t), ()))
+    if outcome.announced is not None and expected:
+        request = outcome.announced
+        results = await replicas.results(request, expected=expected, within=OTHERS_WITHIN)
+        text = others_text(results, context.t, missing=expected - len(results))
+        await send(update, Screen(text, ()))
 
 
-def others_note(outcome: ReloadOutcome, t: Translator) -> str:
+def others_note(outcome: ReloadOutcome, others: int, t: Translator) -> str:
+    """About the other replicas (``others`` of them listen); empty when there are none."""
     if outcome.announced is None:
         return t(
             "The other replicas could not be told (database unavailable): "
             "send /reload again when it is back."
         )
+    if not others:
+        return ""
     return t("The other replicas reload too; their results follow.")
 
 
-def others_text(results: list[ReplicaResult], t: Translator) -> str:
-    """What the other replicas answered, one line each."""
+def others_text(results: list[ReplicaResult], t: Translator, *, missing: int = 0) -> str:
+    """What the other replicas answered, one line each; how many did not answer in time."""
     lines = [html.escape(t("Other replicas:"), quote=False)]
     for result in sorted(results, key=lambda r: r.replica):
         if result.ok:
@@ -70,6 +80,13 @@ def others_text(results: list[ReplicaResult], t: Translator) -> str:
                 count,
             ).format(replica=result.replica, count=count)
         lines.append("• " + html.escape(line, quote=False))
+    if missing > 0:
+        late = t.ngettext(
+            "{count} replica did not answer within {seconds} s.",
+            "{count} replicas did not answer within {seconds} s.",
+            missing,
+        ).format(count=missing, seconds=int(OTHERS_WITHIN))
+        lines.append(html.escape(late, quote=False))
     return "\n".join(lines)
 
 
