@@ -264,8 +264,14 @@ async def test_the_broadcast_wizard_with_each_step_on_another_replica(
     question = admin.last_bot_message()
     assert question is not None
     await admin.press("✅ Confirm and send")
-    queued = [m.text for m in admin.bot_messages() if m.message_id == question.message_id]
-    assert queued == ["✅ Queued as broadcast #1. Its progress is shown below."], queued
+    # The progress message goes out first, then the question is edited.
+    queued = "✅ Queued as broadcast #1. Its progress is shown below."
+    await until(
+        lambda: (
+            [m.text for m in admin.bot_messages() if m.message_id == question.message_id]
+            == [queued]
+        )
+    )
     after = await deployment.handled()
     assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2], (before, after)
     assert unexpected_errors(emulator) == []

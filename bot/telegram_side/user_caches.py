@@ -177,7 +177,8 @@ class SubscriberCache:
         self.coherence.track(self._active)
 
     async def is_subscribed(self, user_id: int) -> bool:
-        """Whether the user is subscribed; False (not cached) when the database cannot say."""
+        """Whether the user is subscribed. When the database cannot say: False, or what was
+        cached (a replica that stopped trusting its cache keeps it for this)."""
         cached = self._active.get(user_id)
         if cached is not None and self.coherence.trusted:
             return cached
