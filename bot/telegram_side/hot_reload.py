@@ -8,6 +8,12 @@ event loop. Any error keeps the old content in service: the errors are logged on
 built in the same worker thread. Each update takes the renderer once, at its start
 (``BotContext.renderer``), so a user sees either the old or the new content, never a mix; topic
 ids are stable, so buttons of topics that still exist keep working.
+
+Replicas (PostgreSQL): /reload and SIGHUP reload this replica, then ask the others through the
+database (:func:`reload_everywhere`, ``replica_sync.py``); each of them loads and checks its
+own files the same way and swaps only if they are valid (:func:`reload_for_replica`), then
+tells the asking replica its result. A broken file therefore keeps the old content on every
+replica.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import logging
 import signal
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,9 @@ class ReloadOutcome:
     version: str = ""
     locales: tuple[str, ...] = ()
     topics: int = 0
+    # The request other replicas were asked to reload for (None: no other replica was told;
+    # SQLite, or the database could not be reached).
+    announced: str | None = None
 
 
 def problem_base(settings: Settings) -> Path:
@@ -106,6 +115,23 @@ async def reload_content(bot: Bot, runtime: Runtime, *, trigger: str) -> ReloadO
         return ReloadOutcome(True, (), version, tuple(renderer.locales), topics)
 
 
+async def reload_everywhere(bot: Bot, runtime: Runtime, *, trigger: str) -> ReloadOutcome:
+    """Reload here (:func:`reload_content`), then ask every other replica to reload too."""
+    outcome = await reload_content(bot, runtime, trigger=trigger)
+    if runtime.replicas is None:
+        return outcome
+    return replace(outcome, announced=await runtime.replicas.announce_reload())
+
+
+async def reload_for_replica(bot: Bot, runtime: Runtime, request: str) -> None:
+    """Another replica asked (``request``; empty: this replica missed requests while it was
+    not listening): reload, and tell the asking replica how it went."""
+    outcome = await reload_content(bot, runtime, trigger="replica" if request else "resync")
+    if runtime.replicas is not None:
+        detail = outcome.version if outcome.ok else str(len(outcome.errors))
+        await runtime.replicas.answer_reload(request, outcome.ok, detail)
+
+
 async def _refresh_commands(bot: Bot, runtime: Runtime) -> None:
     """The command menus come from the catalogs: set them again (best effort)."""
     try:
@@ -121,7 +147,7 @@ def install_sighup(bot: Bot, runtime: Runtime) -> Callable[[], None]:
     hup = getattr(signal, "SIGHUP", None)
 
     def on_hup() -> None:
-        task = loop.create_task(reload_content(bot, runtime, trigger="sighup"))
+        task = loop.create_task(reload_everywhere(bot, runtime, trigger="sighup"))
         tasks.add(task)  # keep a reference until it is done
         task.add_done_callback(tasks.discard)
 

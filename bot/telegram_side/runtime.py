@@ -15,6 +15,7 @@ from typing import Protocol
 from bot.broadcast.engine import BroadcastEngine
 from bot.config import Settings
 from bot.core.cache import BoundedCache
+from bot.core.coherence import Coherence
 from bot.core.content.bundle import LoadedContent
 from bot.core.content.privacy_text import PrivacyTexts
 from bot.core.daily_counts import DailyCounts
@@ -25,6 +26,7 @@ from bot.core.search.desk import QuestionDesk
 from bot.storage import DatabaseTimeouts, Storage, open_storage
 from bot.telegram_side.database_health import DatabaseHealth
 from bot.telegram_side.metrics import BotMetrics
+from bot.telegram_side.replica_sync import ReplicaSync
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.stats_flush import StatsWriter
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
@@ -89,6 +91,12 @@ class Runtime:
     # Whether the database is in an outage; every database call of a patient's update goes
     # through it (telegram_side/database_health.py). Shared with `users` and `subscribers`.
     database: DatabaseHealth = field(default_factory=DatabaseHealth)
+    # Whether `users` and `subscribers` may trust what they cached (replicas: only while
+    # `replicas` listens for changes; telegram_side/replica_sync.py). Shared with both.
+    coherence: Coherence = field(default_factory=Coherence)
+    # Listens for changes and reloads made through other replicas, while `run` runs on
+    # PostgreSQL (None on SQLite and before the start).
+    replicas: ReplicaSync | None = None
 
     @property
     def locales(self) -> list[str]:
@@ -117,17 +125,20 @@ async def create_runtime(
     desk = QuestionDesk.build(content, settings)
     counts = DailyCounts()
     database = DatabaseHealth()
+    # Replicas on PostgreSQL: caches trusted only while changes are heard (replica_sync.py).
+    coherence = Coherence(shared=storage.backend == "postgresql")
     runtime = Runtime(
         settings,
         storage,
         desk.renderer,
-        UserTracker(storage, counts=counts, database=database),
-        SubscriberCache(storage, database=database),
+        UserTracker(storage, counts=counts, database=database, coherence=coherence),
+        SubscriberCache(storage, database=database, coherence=coherence),
         desk,
         content.interests,
         content.privacy,
         counts=counts,
         database=database,
+        coherence=coherence,
     )
     runtime.metrics.watch_database(storage.engine)
     return runtime

@@ -8,8 +8,14 @@ ones hit the cache. ``last_seen`` is refreshed in the background at most once pe
 before the bot answers, so it is never lost.
 
 Both caches are :class:`~bot.core.cache.BoundedCache`: at most ``maxsize`` users, each entry
-expiring after ``ttl`` seconds, so a change made by another process (the CLI) shows within
-that time and memory does not grow with the number of users.
+expiring after ``ttl`` seconds, so a change made by another process (the CLI on SQLite) shows
+within that time and memory does not grow with the number of users.
+
+Replicas on PostgreSQL (``Coherence(shared=True)``): every change to a user, whichever process
+made it, drops that user from these caches (``telegram_side/replica_sync.py``); while that
+news may be missed, both read the database on every update (a cached value only answers while
+the database is away); a read races a change through :meth:`Coherence.fresh`; and the
+handlers' write-through becomes a drop, so the next update reads what was committed.
 
 Every database call goes through
 :class:`~bot.telegram_side.database_health.DatabaseHealth`: while the database is away a read
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 
 from bot.core import daily_counts
 from bot.core.cache import BoundedCache
+from bot.core.coherence import Coherence
 from bot.storage import Storage
 from bot.telegram_side.database_health import DatabaseHealth, DatabaseOutage
 
@@ -53,13 +60,16 @@ class UserTracker:
         maxsize: int = CACHE_USERS,
         counts: daily_counts.DailyCounts | None = None,
         database: DatabaseHealth | None = None,
+        coherence: Coherence | None = None,
     ) -> None:
         self.storage = storage
         self.counts = counts
         self.database = database or DatabaseHealth()
+        self.coherence = coherence or Coherence()
         self.touch_interval = touch_interval
         # A one-tuple, so that "chose no language" (None) differs from "not cached".
         self._cache: BoundedCache[int, tuple[str | None]] = BoundedCache(maxsize=maxsize, ttl=ttl)
+        self.coherence.track(self._cache)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def saved_locale(self, user_id: int, *, touch: bool = True) -> str | None:
@@ -74,8 +84,8 @@ class UserTracker:
     async def visit(self, user_id: int, *, touch: bool = True) -> Visit:
         """:meth:`saved_locale`, and whether the user was new (counted as a new user)."""
         cached = self._cache.get(user_id)
-        if cached is None:
-            return await self._first_visit(user_id, touch=touch)
+        if cached is None or not self.coherence.trusted:
+            return await self._first_visit(user_id, touch=touch, fallback=cached)
         (locale,) = cached
         if touch and (self._cache.age(user_id) or 0.0) >= self.touch_interval:
             self._cache.set(user_id, cached)
@@ -84,7 +94,10 @@ class UserTracker:
             task.add_done_callback(self._tasks.discard)
         return Visit(locale)
 
-    async def _first_visit(self, user_id: int, *, touch: bool) -> Visit:
+    async def _first_visit(
+        self, user_id: int, *, touch: bool, fallback: tuple[str | None] | None = None
+    ) -> Visit:
+        ticket = self.coherence.ticket()
         try:
             if not touch:
                 found = await self.database.call(
@@ -95,8 +108,9 @@ class UserTracker:
                 lambda: self.storage.touch_user(user_id), "touch_user"
             )
         except DatabaseOutage:
-            return Visit(None)
-        self._cache.set(user_id, (record.locale,))
+            return Visit(None if fallback is None else fallback[0])
+        if self.coherence.fresh(ticket, user_id):
+            self._cache.set(user_id, (record.locale,))
         # A row just made has first_seen == last_seen (both this touch's time); a touch of a
         # known user moves only last_seen.
         new = record.first_seen == record.last_seen
@@ -112,7 +126,10 @@ class UserTracker:
     async def set_locale(self, user_id: int, locale: str | None) -> None:
         """Save the user's choice; :class:`DatabaseOutage` when it could not be saved."""
         await self.database.call(lambda: self.storage.set_locale(user_id, locale), "set_locale")
-        self._cache.set(user_id, (locale,))
+        if self.coherence.shared:
+            self._cache.pop(user_id)  # the next update reads what was committed
+        else:
+            self._cache.set(user_id, (locale,))
 
     async def forget(self, user_id: int) -> None:
         """Before erasing a user: drop what is cached, and let background writes finish (one
@@ -151,25 +168,36 @@ class SubscriberCache:
         ttl: float = 600.0,
         maxsize: int = CACHE_USERS,
         database: DatabaseHealth | None = None,
+        coherence: Coherence | None = None,
     ) -> None:
         self.storage = storage
         self.database = database or DatabaseHealth()
+        self.coherence = coherence or Coherence()
         self._active: BoundedCache[int, bool] = BoundedCache(maxsize=maxsize, ttl=ttl)
+        self.coherence.track(self._active)
 
     async def is_subscribed(self, user_id: int) -> bool:
-        """Whether the user is subscribed; False (not cached) when the database cannot say."""
+        """Whether the user is subscribed. When the database cannot say: False, or what was
+        cached (a replica that stopped trusting its cache keeps it for this)."""
         cached = self._active.get(user_id)
-        if cached is not None:
+        if cached is not None and self.coherence.trusted:
             return cached
+        ticket = self.coherence.ticket()
         try:
             subscription = await self.database.call(
                 lambda: self.storage.get_subscription(user_id), "get_subscription"
             )
         except DatabaseOutage:
-            return False
+            return bool(cached)
         active = subscription is not None and subscription.active
-        self._active.set(user_id, active)
+        if self.coherence.fresh(ticket, user_id):
+            self._active.set(user_id, active)
         return active
 
     def set(self, user_id: int, active: bool) -> None:
-        self._active.set(user_id, active)
+        """After the handler changed the subscription (written through on a single process;
+        replicas drop the entry and read what was committed at the next update)."""
+        if self.coherence.shared:
+            self._active.pop(user_id)
+        else:
+            self._active.set(user_id, active)

@@ -47,9 +47,10 @@ from bot.telegram_side.handlers import (
     stats_command,
 )
 from bot.telegram_side.health_server import HealthServer
-from bot.telegram_side.hot_reload import install_sighup
+from bot.telegram_side.hot_reload import install_sighup, reload_for_replica
 from bot.telegram_side.log_privacy import keep_patient_text_out_of_logs
 from bot.telegram_side.rate_limit_watch import RateLimitWatch
+from bot.telegram_side.replica_sync import ReplicaSync
 from bot.telegram_side.reply_pacing import ReplyPacing
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.runtime import Runtime, create_runtime
@@ -217,6 +218,7 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
     async with app:
         await set_commands(app.bot, runtime.renderer, runtime.settings.default_locale)
         await app.start()
+        replicas = _start_replica_sync(app)
         try:
             await source.start()
             runtime.update_source = source
@@ -235,6 +237,8 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
             await app.stop()  # processes every update already taken
             await source.close()
             runtime.update_source = None
+            runtime.replicas = None
+            await replicas.stop()
             await runtime.users.flush()
             await _flush_flood_state(app)
             if jobs is not None:
@@ -242,6 +246,17 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
                 await jobs[2].stop()
                 runtime.stats_writer = None
     log.info("event=stopped")
+
+
+def _start_replica_sync(app: BotApplication) -> ReplicaSync:
+    """On PostgreSQL, listen for what other replicas change (users, /reload) from now on;
+    until it listens, the per-user caches are bypassed (telegram_side/replica_sync.py)."""
+    runtime = app.runtime
+    replicas = ReplicaSync(runtime.storage, runtime.coherence)
+    replicas.on_reload = lambda request: reload_for_replica(app.bot, runtime, request)
+    replicas.start()
+    runtime.replicas = replicas
+    return replicas
 
 
 async def _start_jobs(
