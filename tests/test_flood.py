@@ -211,7 +211,7 @@ async def test_ten_users_flooding_while_twenty_browse(
         limits = scheduler.limits
         assert scheduler.stats.most_in_flight <= limits.max_in_flight
         assert scheduler.stats.most_waiting <= 30 * limits.max_per_user
-        assert max(tasks_seen) <= limits.max_in_flight + 64, max(tasks_seen)
+        assert max(tasks_seen) <= _task_bound(limits.max_in_flight), max(tasks_seen)
         # Telegram's limits held: no 429 for anyone.
         assert emulator.stats.too_many_requests == 0
 
@@ -242,3 +242,10 @@ async def test_memory_stays_flat_under_a_flood(
         assert scheduler.stats.dropped - dropped > 500
         assert updates_after <= 2 and updates_after <= updates_before + 1
         assert objects_after - objects_before < 100, (objects_before, objects_after)
+
+
+def _task_bound(max_in_flight: int) -> int:
+    """Tasks alive at once may not grow with the flood: PTB's updates in flight, plus what the
+    process also runs (the in-process emulator's HTTP handlers, answers to dropped presses),
+    which varies with the machine's load. A task per update would be thousands."""
+    return 2 * max_in_flight + 128

@@ -277,7 +277,7 @@ async def test_ten_thousand_updates_of_every_kind_then_a_patient(
     limits = scheduler.limits
     assert scheduler.stats.most_waiting <= limits.max_waiting
     assert scheduler.stats.most_in_flight <= limits.max_in_flight
-    assert max(tasks_seen) <= limits.max_in_flight + 64, max(tasks_seen)
+    assert max(tasks_seen) <= _task_bound(limits.max_in_flight), max(tasks_seen)
     assert scheduler.stats.dropped > 1000
     # Nothing raised out of a handler or a task. (Under this load SQLite may refuse a write
     # after its 5 s busy timeout: that is an outage, one line, and the patients' menus go on.)
@@ -300,3 +300,10 @@ def _weighted(factory: UpdateFactory) -> str:
     if roll < 0.82:
         return "edited_message"
     return factory.rng.choice(factory.kinds)
+
+
+def _task_bound(max_in_flight: int) -> int:
+    """Tasks alive at once may not grow with the flood: PTB's updates in flight, plus what the
+    process also runs (the in-process emulator's HTTP handlers, answers to dropped presses),
+    which varies with the machine's load. A task per update would be thousands."""
+    return 2 * max_in_flight + 128
