@@ -8,6 +8,7 @@ deliver under leases; on SQLite a second `run` on the same file is refused.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -155,9 +156,10 @@ async def test_sigkill_the_holder_mid_broadcast_another_takes_over_sending_and_p
         bulk = sorted(
             r.time for r in emu.requests_for("sendMessage") if r.chat_id in counts and r.ok
         )
-        before = [t for t in bulk if t < killed_at]
-        after = [t for t in bulk if t >= killed_at]
-        gap = after[0] - before[-1]
+        # The longest pause of the whole broadcast: the failover (requests in flight at the
+        # kill may arrive just after it, so no cut at the kill's time).
+        gap = max(b - a for a, b in itertools.pairwise(bulk))
+        assert any(t > killed_at + 1 for t in bulk)  # resumed after the kill
         print(
             f"\nfailover gap {gap:.2f} s, resent_after_crash {summary.resent_after_crash}, "
             f"duplicates {duplicates}, most in one second {most_in_one_second(bulk)}"
