@@ -70,6 +70,7 @@ async def test_migrations_create_tables_and_record_the_revision(storage: Storage
         "alembic_version",
         "users",
         "subscriptions",
+        "subscription_interests",
         "broadcasts",
         "broadcast_recipients",
         "broadcast_drafts",
