@@ -339,7 +339,18 @@ async def test_legacy_database_is_adopted_with_every_row(storage_url: str) -> No
             14: ("failed", None),
         }
 
-        # Writing goes on where the old release stopped: ids continue, FKs still cascade.
+        # The counts on the broadcast row were counted from its rows by the upgrade, and move
+        # with them from now on.
+        assert summary.remaining == 2 and summary.settled == 3
+        await storage.recover_in_flight()
+        resumed = await storage.broadcast_summary(broadcast_id)
+        assert resumed is not None and (resumed.pending, resumed.sending) == (2, 0)
+        # The interests are rows now: changed and erased as rows.
+        await storage.set_interests(1, ["events"])
+        changed = await storage.get_subscription(1)
+        assert changed is not None and changed.interests == ("events",)
+
+        # Writing goes on where the old release stopped: ids continue.
         await storage.touch_user(1, now=T1 + timedelta(days=1))
         new_id = await storage.create_broadcast(
             texts={"en": "again"},
@@ -415,35 +426,29 @@ async def test_handed_over_database_without_version_table_is_refused(storage_url
 async def test_batch_alteration_of_a_parent_table_keeps_its_children(
     storage: Storage, tmp_path: Path
 ) -> None:
-    await storage.subscribe(1, locale="en", interests=(), now=T0)
-    await storage.subscribe(2, locale="en", interests=(), now=T0)
-    broadcast_id = await storage.create_broadcast(
-        texts={"en": "hi"},
-        locales=None,
-        interests=None,
-        send_at=None,
-        paid=False,
-        created_by=None,
-    )
-    before = await storage.recipient_states(broadcast_id)
-    assert len(before) == 2
-    # On SQLite this copies broadcasts into a new table and drops the old one; with foreign
-    # keys enforced, the drop would cascade to every recipient.
+    await storage.subscribe(1, locale="en", interests=("events", "treatments"), now=T0)
+    await storage.subscribe(2, locale="en", interests=("events",), now=T0)
+    before = [await storage.get_subscription(user_id) for user_id in (1, 2)]
+    assert [s.interests for s in before if s is not None] == [
+        ("events", "treatments"),
+        ("events",),
+    ]
+    # On SQLite this copies subscriptions into a new table and drops the old one; with foreign
+    # keys enforced, the drop would cascade to every interest.
     write_revision(
         tmp_path / "versions",
         revision="ba7c4000001a",
         down_revision=head_revision(),
-        title="widen broadcasts status",
+        title="index subscriptions by locale",
         upgrade="""
-            with op.batch_alter_table("broadcasts") as batch_op:
-                batch_op.alter_column(
-                    "status", existing_type=sa.String(16), type_=sa.String(32),
-                    existing_nullable=False,
-                )
+            sqlite = op.get_bind().dialect.name == "sqlite"
+            recreate = "always" if sqlite else "auto"
+            with op.batch_alter_table("subscriptions", recreate=recreate) as batch_op:
+                batch_op.create_index("ix_subscriptions_locale", ["locale"])
         """,
     )
     assert await storage.apply_migrations([tmp_path / "versions"]) == "ba7c4000001a"
-    assert await storage.recipient_states(broadcast_id) == before
+    assert [await storage.get_subscription(user_id) for user_id in (1, 2)] == before
     if storage.backend == "sqlite":
         async with storage.engine.connect() as conn:
             enforced = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
@@ -457,11 +462,10 @@ async def test_revision_breaking_a_foreign_key_is_refused(
         tmp_path / "versions",
         revision="0bad0f000001",
         down_revision=head_revision(),
-        title="orphan recipient",
+        title="orphan interest",
         upgrade="""
             op.execute(
-                "INSERT INTO broadcast_recipients (broadcast_id, user_id, locale, state, attempts)"
-                " VALUES (999, 1, 'en', 'pending', 0)"
+                "INSERT INTO subscription_interests (user_id, interest_id) VALUES (999, 'events')"
             )
         """,
     )
@@ -473,8 +477,8 @@ async def test_revision_breaking_a_foreign_key_is_refused(
     if storage.backend == "sqlite":  # enforcement is off while migrating, checked at the end
         assert message.startswith("migrations 0bad0f000001 left 1 broken foreign key(s)")
     else:  # enforced at once
-        assert message.startswith("migration 0bad0f000001 (orphan recipient) failed: ")
+        assert message.startswith("migration 0bad0f000001 (orphan interest) failed: ")
     assert await storage.schema_version() == head_revision()
     async with storage.engine.connect() as conn:
-        count = (await conn.execute(text("SELECT count(*) FROM broadcast_recipients"))).scalar()
+        count = (await conn.execute(text("SELECT count(*) FROM subscription_interests"))).scalar()
     assert count == 0
