@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, case, delete, exists, func, insert, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.interests import ID_PATTERN, is_interest_id
@@ -61,7 +60,7 @@ def _check_locale(locale: str) -> None:
         raise ValueError(f"locale must be 1-{LOCALE_MAX_LENGTH} characters, got {locale!r}")
 
 
-def _subscription(row: Row[Any], interests: Sequence[str]) -> Subscription:
+def _subscription(row: Any, interests: Sequence[str]) -> Subscription:
     return Subscription(
         user_id=int(row.user_id),
         locale=row.locale,
@@ -173,10 +172,20 @@ class SubscriptionStore:
             await conn.execute(stmt)
 
     async def get_subscription(self, user_id: int) -> Subscription | None:
-        stmt = select(*subscriptions.c).where(subscriptions.c.user_id == user_id)
+        # One statement (on every new user's first update): a row per interest, or one with
+        # NULL when none was picked.
+        s, picked = subscriptions, _i.c.interest_id
+        stmt = (
+            select(*s.c, picked)
+            .select_from(s.outerjoin(_i, _i.c.user_id == s.c.user_id))
+            .where(s.c.user_id == user_id)
+            .order_by(picked)
+        )
         async with self._single.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-            return None if row is None else _subscription(row, await _interests_of(conn, user_id))
+            rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return None
+        return _subscription(rows[0], [str(r.interest_id) for r in rows if r.interest_id])
 
     async def mark_blocked(self, user_id: int, *, now: datetime | None = None) -> None:
         """The user blocked the bot: the subscription ends (blocked and unsubscribed)."""
