@@ -184,7 +184,6 @@ async def add_subscribers(storage: Storage, emulator: BotAPIEmulator, ids: list[
         {
             "user_id": uid,
             "locale": "zh_Hans" if uid % 2 else "en",
-            "interests": "",
             "subscribed_at": now,
             "unsubscribed_at": None,
             "blocked_at": None,

@@ -11,8 +11,13 @@ overall, 1/s per chat (short bursts of 3), and 1000/s for ``allow_paid_broadcast
 2. Paid mode against the 1000/s limit: achieved rate (target >= 900/s); and, beside it, the
    ceiling of each transport with no limiter at all: PTB's default (httpx) and ours (aiohttp).
 3. Memory: peak with 100,000 recipients queued, and the time to queue them.
+4. When ``DATABASE_URL`` or ``TEST_DATABASE_URL`` names PostgreSQL: a million subscribers
+   (``broadcast_million.py``, in a process of its own): time and peak RSS to queue them
+   (targets <= 10 s, < 300 MB), and claim, outcome and progress costs at the first recipient
+   and near the last, with the claim's plan.
 
     .venv/bin/python benchmarks/broadcast.py [--recipients 10000] [--paid-recipients 10000]
+    .venv/bin/python benchmarks/broadcast.py --only-million   # part 4 alone
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -147,7 +153,6 @@ async def add_subscribers(storage: Storage, start: int, count: int) -> None:
         {
             "user_id": uid,
             "locale": "zh_Hans" if uid % 2 else "en",
-            "interests": "",
             "subscribed_at": now,
             "unsubscribed_at": None,
             "blocked_at": None,
@@ -240,6 +245,14 @@ async def memory_figure(tmp: str, count: int) -> tuple[float, float, float]:
 # ---------------------------------------------------------------- main
 
 
+def million(subscribers: int) -> int:
+    """Part 4 in a process of its own, so that its peak RSS is its own."""
+    script = str(Path(__file__).resolve().parent / "broadcast_million.py")
+    return subprocess.run(
+        [sys.executable, script, "--subscribers", str(subscribers)], check=False
+    ).returncode
+
+
 async def main(args: argparse.Namespace) -> int:
     n = args.recipients
     print(
@@ -310,7 +323,7 @@ async def main(args: argparse.Namespace) -> int:
         print(f"\n3. {args.memory_recipients:,} recipients queued (SQLite; planned in one SQL)")
         print(f"time to queue: {took:.2f} s; peak Python memory while queueing: {traced:.1f} MiB;")
         print(f"peak RSS of this process so far: {rss:.0f} MiB")
-    return 0
+    return million(args.million_subscribers)
 
 
 if __name__ == "__main__":
@@ -319,10 +332,14 @@ if __name__ == "__main__":
     parser.add_argument("--paid-recipients", type=int, default=10_000)
     parser.add_argument("--memory-recipients", type=int, default=100_000)
     parser.add_argument("--ceiling-requests", type=int, default=5_000)
+    parser.add_argument("--million-subscribers", type=int, default=1_000_000)
+    parser.add_argument("--only-million", action="store_true", help="part 4 alone")
     parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-limits", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve_emulator:
         asyncio.run(serve_emulator(not arguments.no_limits))
         sys.exit(0)
+    if arguments.only_million:
+        sys.exit(million(arguments.million_subscribers))
     sys.exit(asyncio.run(main(arguments)))

@@ -245,16 +245,18 @@ async def test_baseline_builds_what_the_hand_written_runner_built(
     finally:
         await legacy.dispose()
     async with await open_storage(other_url) as fresh:
-        # Later revisions add to these tables (an index): compare at the baseline itself.
+        # Later revisions change these tables: compare at the baseline itself, built afresh
+        # (down to nothing, which runs every downgrade, then up to the baseline only).
         async with fresh.engine.begin() as conn:
-            await conn.run_sync(downgrade_to_baseline)
+            await conn.run_sync(rebuild_at_baseline)
         assert await snapshot_of(fresh.engine) == old
 
 
-def downgrade_to_baseline(conn: Connection) -> None:
+def rebuild_at_baseline(conn: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = conn
-    command.downgrade(config, BASELINE_REVISION)
+    command.downgrade(config, "base")
+    command.upgrade(config, BASELINE_REVISION)
 
 
 def test_revisions_form_one_line_from_the_baseline() -> None:
@@ -310,8 +312,9 @@ async def test_legacy_database_is_adopted_with_every_row(storage_url: str) -> No
         assert await storage.get_user(2) == UserRecord(2, None, T0, T0)
         assert await storage.get_user(BIG_ID) == UserRecord(BIG_ID, "en", T1, T1)
         assert await storage.count_users() == 3
+        # ",tace,ablation," became two rows (read back in id order).
         assert await storage.get_subscription(1) == Subscription(
-            1, "zh_Hans", ("tace", "ablation"), T0, None, None
+            1, "zh_Hans", ("ablation", "tace"), T0, None, None
         )
         assert await storage.get_subscription(2) == Subscription(2, "en", (), T0, T1, None)
         assert await storage.count_active_subscriptions() == 1
@@ -335,7 +338,18 @@ async def test_legacy_database_is_adopted_with_every_row(storage_url: str) -> No
             14: ("failed", None),
         }
 
-        # Writing goes on where the old release stopped: ids continue, FKs still cascade.
+        # The counts on the broadcast row were counted from its rows by the upgrade, and move
+        # with them from now on.
+        assert summary.remaining == 2 and summary.settled == 3
+        await storage.recover_in_flight()
+        resumed = await storage.broadcast_summary(broadcast_id)
+        assert resumed is not None and (resumed.pending, resumed.sending) == (2, 0)
+        # The interests are rows now: changed and erased as rows.
+        await storage.set_interests(1, ["events"])
+        changed = await storage.get_subscription(1)
+        assert changed is not None and changed.interests == ("events",)
+
+        # Writing goes on where the old release stopped: ids continue.
         await storage.touch_user(1, now=T1 + timedelta(days=1))
         new_id = await storage.create_broadcast(
             texts={"en": "again"},
@@ -411,35 +425,29 @@ async def test_handed_over_database_without_version_table_is_refused(storage_url
 async def test_batch_alteration_of_a_parent_table_keeps_its_children(
     storage: Storage, tmp_path: Path
 ) -> None:
-    await storage.subscribe(1, locale="en", interests=(), now=T0)
-    await storage.subscribe(2, locale="en", interests=(), now=T0)
-    broadcast_id = await storage.create_broadcast(
-        texts={"en": "hi"},
-        locales=None,
-        interests=None,
-        send_at=None,
-        paid=False,
-        created_by=None,
-    )
-    before = await storage.recipient_states(broadcast_id)
-    assert len(before) == 2
-    # On SQLite this copies broadcasts into a new table and drops the old one; with foreign
-    # keys enforced, the drop would cascade to every recipient.
+    await storage.subscribe(1, locale="en", interests=("events", "treatments"), now=T0)
+    await storage.subscribe(2, locale="en", interests=("events",), now=T0)
+    before = [await storage.get_subscription(user_id) for user_id in (1, 2)]
+    assert [s.interests for s in before if s is not None] == [
+        ("events", "treatments"),
+        ("events",),
+    ]
+    # On SQLite this copies subscriptions into a new table and drops the old one; with foreign
+    # keys enforced, the drop would cascade to every interest.
     write_revision(
         tmp_path / "versions",
         revision="ba7c4000001a",
         down_revision=head_revision(),
-        title="widen broadcasts status",
+        title="index subscriptions by locale",
         upgrade="""
-            with op.batch_alter_table("broadcasts") as batch_op:
-                batch_op.alter_column(
-                    "status", existing_type=sa.String(16), type_=sa.String(32),
-                    existing_nullable=False,
-                )
+            sqlite = op.get_bind().dialect.name == "sqlite"
+            recreate = "always" if sqlite else "auto"
+            with op.batch_alter_table("subscriptions", recreate=recreate) as batch_op:
+                batch_op.create_index("ix_subscriptions_locale", ["locale"])
         """,
     )
     assert await storage.apply_migrations([tmp_path / "versions"]) == "ba7c4000001a"
-    assert await storage.recipient_states(broadcast_id) == before
+    assert [await storage.get_subscription(user_id) for user_id in (1, 2)] == before
     if storage.backend == "sqlite":
         async with storage.engine.connect() as conn:
             enforced = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
@@ -453,11 +461,10 @@ async def test_revision_breaking_a_foreign_key_is_refused(
         tmp_path / "versions",
         revision="0bad0f000001",
         down_revision=head_revision(),
-        title="orphan recipient",
+        title="orphan interest",
         upgrade="""
             op.execute(
-                "INSERT INTO broadcast_recipients (broadcast_id, user_id, locale, state, attempts)"
-                " VALUES (999, 1, 'en', 'pending', 0)"
+                "INSERT INTO subscription_interests (user_id, interest_id) VALUES (999, 'events')"
             )
         """,
     )
@@ -469,8 +476,8 @@ async def test_revision_breaking_a_foreign_key_is_refused(
     if storage.backend == "sqlite":  # enforcement is off while migrating, checked at the end
         assert message.startswith("migrations 0bad0f000001 left 1 broken foreign key(s)")
     else:  # enforced at once
-        assert message.startswith("migration 0bad0f000001 (orphan recipient) failed: ")
+        assert message.startswith("migration 0bad0f000001 (orphan interest) failed: ")
     assert await storage.schema_version() == head_revision()
     async with storage.engine.connect() as conn:
-        count = (await conn.execute(text("SELECT count(*) FROM broadcast_recipients"))).scalar()
+        count = (await conn.execute(text("SELECT count(*) FROM subscription_interests"))).scalar()
     assert count == 0

@@ -117,7 +117,12 @@ async def test_the_token_is_in_no_log_line_stored_reason_or_admin_message(
         await admin.send("/skip", settle=0.3)
         await admin.press("✅ Confirm and send")
         storage = bot.runtime.storage
-        (queued,) = await storage.list_broadcasts()
+        # The "Queueing…" reply comes before the queue is written: wait for the broadcast.
+        for _ in range(200):
+            if found := await storage.list_broadcasts():
+                break
+            await asyncio.sleep(0.05)
+        (queued,) = found
 
         def reported() -> bool:
             progress = admin.chat.get(queued.progress_message_id or 0)

@@ -70,6 +70,7 @@ async def test_migrations_create_tables_and_record_the_revision(storage: Storage
         "alembic_version",
         "users",
         "subscriptions",
+        "subscription_interests",
         "broadcasts",
         "broadcast_recipients",
         "broadcast_drafts",
@@ -444,3 +445,42 @@ async def test_a_stuck_statement_fails_within_the_database_timeout(
                 await storage.subscribe(1, locale="en")
             await locker
         assert await storage.count_users() == 0  # and the next call works
+
+
+# -- interests as rows ---------------------------------------------------------------------------
+
+
+async def interest_rows(storage: Storage) -> list[tuple[int, str]]:
+    async with storage.engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT user_id, interest_id FROM subscription_interests ORDER BY 1, 2")
+        )
+        return [(int(u), str(i)) for u, i in result]
+
+
+async def test_interests_are_rows_kept_replaced_and_erased(storage: Storage) -> None:
+    await storage.subscribe(1, locale="en", interests=("trials", "events", "trials"), now=T0)
+    await storage.subscribe(2, locale="en", interests=("events",), now=T0)
+    assert await interest_rows(storage) == [(1, "events"), (1, "trials"), (2, "events")]
+    # Subscribing again while active keeps them; after an end, a new consent starts empty.
+    await storage.subscribe(2, locale="en", now=T0)
+    assert (2, "events") in await interest_rows(storage)
+    await storage.unsubscribe(2, now=T0)
+    await storage.subscribe(2, locale="en", now=T0)
+    assert await interest_rows(storage) == [(1, "events"), (1, "trials")]
+    await storage.set_interests(1, ["treatments"])
+    await storage.set_interests(99, ["treatments"])  # never subscribed: nothing happens
+    assert await interest_rows(storage) == [(1, "treatments")]
+    # Only subscribers who picked one of the interests, or none at all, are planned.
+    await storage.subscribe(3, locale="en", interests=("events",), now=T0)
+    broadcast_id = await storage.create_broadcast(
+        texts={"en": "hi"},
+        locales=None,
+        interests=["treatments"],
+        send_at=None,
+        paid=False,
+        created_by=None,
+    )
+    assert set(await storage.recipient_states(broadcast_id)) == {1, 2}
+    await storage.erase_user(1, now=T0)
+    assert await interest_rows(storage) == [(3, "events")]

@@ -378,6 +378,6 @@ class DeliveryRun:
                 return
             if self.clock.monotonic() >= next_progress:
                 next_progress = self.clock.monotonic() + cfg.progress_interval
-                summary = await self.db("progress", self.storage.broadcast_summary(self.id))
+                summary = await self.db("progress", self.storage.progress_summary(self.id))
                 if isinstance(summary, BroadcastSummary):
                     await self.progress.edit(summary)

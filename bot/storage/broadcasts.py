@@ -25,19 +25,26 @@ missed nothing and got nothing twice; the other may have got it twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core.interests import is_interest_id
 from bot.core.times import utc
-from bot.storage.tables import broadcast_recipients, broadcasts, subscriptions
+from bot.storage.recipient_counts import counts_of
+from bot.storage.tables import (
+    broadcast_recipients,
+    broadcasts,
+    subscription_interests,
+    subscriptions,
+)
 
 BroadcastStatus = Literal["scheduled", "sending", "done", "cancelled"]
 RecipientState = Literal["pending", "sending", "sent", "blocked", "failed", "skipped", "in_doubt"]
@@ -124,6 +131,12 @@ class BroadcastStore:
     _single: AsyncEngine
     _serial: AsyncEngine
 
+    @asynccontextmanager
+    async def _queueing(self) -> AsyncIterator[AsyncEngine]:
+        """The engine a broadcast is queued on (``Storage`` gives a bounded PostgreSQL
+        database a longer statement bound for it)."""
+        yield self._serial
+
     # -- authoring ------------------------------------------------------------------------------
 
     async def create_broadcast(
@@ -146,7 +159,7 @@ class BroadcastStore:
         asked for all the news; ``interests`` None: regardless of interests). The selection runs
         inside the database (INSERT … SELECT), so queueing 100,000 recipients costs no memory.
         """
-        async with self._serial.begin() as conn:
+        async with self._queueing() as engine, engine.begin() as conn:
             return await self._insert_broadcast(
                 conn,
                 texts=texts,
@@ -199,7 +212,9 @@ class BroadcastStore:
         )
         broadcast_id = int(result.scalar_one())
         total = await self._plan_recipients(conn, broadcast_id, locales, interests)
-        await conn.execute(update(_b).where(_b.c.id == broadcast_id).values(total=total))
+        await conn.execute(
+            update(_b).where(_b.c.id == broadcast_id).values(total=total, recipients_pending=total)
+        )
         return broadcast_id
 
     @staticmethod
@@ -209,7 +224,8 @@ class BroadcastStore:
         locales: Sequence[str] | None,
         interests: Sequence[str] | None,
     ) -> int:
-        """One ``pending`` row per matching active subscriber, inside the database; the count."""
+        """One ``pending`` row per matching active subscriber, in one ``INSERT … SELECT``
+        inside the database (no row passes through Python); its rowcount is the count."""
         s = subscriptions
         conditions: list[ColumnElement[bool]] = [
             s.c.unsubscribed_at.is_(None),
@@ -218,10 +234,15 @@ class BroadcastStore:
         if locales is not None:
             conditions.append(s.c.locale.in_(list(locales)))
         if interests is not None:
+            picked = subscription_interests
             conditions.append(
                 or_(
-                    s.c.interests == "",  # no topic chosen: all the news
-                    *(s.c.interests.contains(f",{i},", autoescape=True) for i in interests),
+                    # no topic chosen: all the news
+                    ~exists().where(picked.c.user_id == s.c.user_id),
+                    exists().where(
+                        picked.c.user_id == s.c.user_id,
+                        picked.c.interest_id.in_(list(interests)),
+                    ),
                 )
             )
         planned = select(
@@ -231,17 +252,12 @@ class BroadcastStore:
             literal("pending", _r.c.state.type),
             literal(0, _r.c.attempts.type),
         ).where(and_(*conditions))
-        await conn.execute(
+        result = await conn.execute(
             insert(_r).from_select(
                 ["broadcast_id", "user_id", "locale", "state", "attempts"], planned
             )
         )
-        total = (
-            await conn.execute(
-                select(func.count()).select_from(_r).where(_r.c.broadcast_id == broadcast_id)
-            )
-        ).scalar_one()
-        return int(total)
+        return int(result.rowcount)
 
     async def cancel_broadcast(self, broadcast_id: int, *, now: datetime | None = None) -> bool:
         """Stop a scheduled or sending broadcast (the engine stops within a second)."""
@@ -260,24 +276,46 @@ class BroadcastStore:
             rows = (await conn.execute(select(*_b.c).order_by(_b.c.id.desc()).limit(limit))).all()
             return await self._summaries(conn, rows)
 
-    async def broadcast_summary(self, broadcast_id: int) -> BroadcastSummary | None:
+    async def broadcast_summary(
+        self, broadcast_id: int, *, reasons: bool = True
+    ) -> BroadcastSummary | None:
+        """One broadcast; ``reasons=False``: without the failure and skip reasons (empty), so
+        one row is read whatever the number of recipients (the progress while sending, which
+        shows no reasons)."""
         async with self._single.connect() as conn:
             rows = (await conn.execute(select(*_b.c).where(_b.c.id == broadcast_id))).all()
-            summaries = await self._summaries(conn, rows)
+            summaries = await self._summaries(conn, rows, reasons=reasons)
         return summaries[0] if summaries else None
 
-    async def _summaries(self, conn: Any, rows: Sequence[Row[Any]]) -> list[BroadcastSummary]:
+    async def progress_summary(self, broadcast_id: int) -> BroadcastSummary | None:
+        """The summary without reasons: what the progress message shows while sending."""
+        return await self.broadcast_summary(broadcast_id, reasons=False)
+
+    async def _summaries(
+        self, conn: Any, rows: Sequence[Row[Any]], *, reasons: bool = True
+    ) -> list[BroadcastSummary]:
         if not rows:
             return []
         ids = [int(row.id) for row in rows]
-        counts: dict[int, dict[str, int]] = {i: {} for i in ids}
-        result = await conn.execute(
-            select(_r.c.broadcast_id, _r.c.state, func.count())
-            .where(_r.c.broadcast_id.in_(ids))
-            .group_by(_r.c.broadcast_id, _r.c.state)
-        )
-        for broadcast_id, state, count in result:
-            counts[int(broadcast_id)][str(state)] = int(count)
+        # The counts are columns of the row (``recipient_counts.py``); the reasons are read from
+        # the failed and skipped rows only, found through ``ix_broadcast_recipients_state``.
+        found = await self._reasons(conn, ids) if reasons else {}
+        now = utc()
+        return [
+            self._summary(
+                row,
+                counts_of(row),
+                _by_count(found.get((int(row.id), "failed"), [])),
+                _by_count(found.get((int(row.id), "skipped"), [])),
+                now,
+            )
+            for row in rows
+        ]
+
+    @staticmethod
+    async def _reasons(conn: Any, ids: list[int]) -> dict[tuple[int, str], list[tuple[str, int]]]:
+        """{(broadcast, failed/skipped): [(reason, n)]}: only those rows are read, through
+        ``ix_broadcast_recipients_state`` (broadcast, state, …)."""
         reasons: dict[tuple[int, str], list[tuple[str, int]]] = {}
         result = await conn.execute(
             select(_r.c.broadcast_id, _r.c.state, _r.c.reason, func.count())
@@ -287,17 +325,7 @@ class BroadcastStore:
         for broadcast_id, state, reason, count in result:
             key = (int(broadcast_id), str(state))
             reasons.setdefault(key, []).append((str(reason or "unknown"), int(count)))
-        now = utc()
-        return [
-            self._summary(
-                row,
-                counts[int(row.id)],
-                _by_count(reasons.get((int(row.id), "failed"), [])),
-                _by_count(reasons.get((int(row.id), "skipped"), [])),
-                now,
-            )
-            for row in rows
-        ]
+        return reasons
 
     @staticmethod
     def _summary(

@@ -23,11 +23,14 @@ same row.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
+from sqlalchemy.sql import Update
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core.redaction import redact
@@ -42,6 +45,7 @@ from bot.storage.broadcasts import (
     SkipReason,
 )
 from bot.storage.leases import lease_fence
+from bot.storage.recipient_counts import moves_of, shift, shift_counts
 from bot.storage.tables import UTCDateTime, broadcast_recipients, broadcasts, subscriptions
 
 #: The lease whose holder delivers broadcasts.
@@ -110,18 +114,40 @@ def _due(broadcast_id: int, when: datetime, limit: int, *, locking: bool) -> Col
     return _r.c.user_id.in_(select(picked.c.user_id))
 
 
-def _outcome_params(o: Outcome, when: datetime) -> dict[str, object]:
-    """One outcome as ``record_outcomes``' parameters; the reason redacted and bounded."""
-    reason = None if o.reason is None else redact(o.reason)[:REASON_MAX_LENGTH]
-    return {
-        "u": o.user_id,
-        "s": o.state,
-        "a": o.attempts,
-        "m": o.message_id,
-        "r": reason,
-        "t": o.retry_at,
-        "w": when,
-    }
+def _outcome_statement(broadcast_id: int) -> Update:
+    """One recipient's result (executed once per outcome), only while it is ``sending``."""
+    return (
+        update(_r)
+        .where(
+            _r.c.broadcast_id == broadcast_id,
+            _r.c.user_id == bindparam("u"),
+            _r.c.state == "sending",
+        )
+        .values(
+            state=bindparam("s"),
+            attempts=bindparam("a"),
+            message_id=bindparam("m"),
+            reason=bindparam("r"),
+            retry_at=bindparam("t", type_=UTCDateTime()),
+            updated_at=bindparam("w", type_=UTCDateTime()),
+        )
+    )
+
+
+def _outcome_params(outcomes: Sequence[Outcome], when: datetime) -> list[dict[str, Any]]:
+    """The outcomes as ``record_outcomes``' parameters; each reason redacted and bounded."""
+    return [
+        {
+            "u": o.user_id,
+            "s": o.state,
+            "a": o.attempts,
+            "m": o.message_id,
+            "r": None if o.reason is None else redact(o.reason)[:REASON_MAX_LENGTH],
+            "t": o.retry_at,
+            "w": when,
+        }
+        for o in outcomes
+    ]
 
 
 class DeliveryStore(BroadcastStore):
@@ -142,16 +168,22 @@ class DeliveryStore(BroadcastStore):
         async with self._serial.begin() as conn:
             if epoch is not None and not await lease_fence(conn, BROADCAST_LEASE, epoch):
                 return {}
+            # Only broadcasts whose counts say something is in flight: the index on
+            # (broadcast_id, state) then serves, instead of a scan of every recipient ever.
+            in_flight = select(_b.c.id).where(_b.c.recipients_sending > 0)
             result = await conn.execute(
-                select(_r.c.broadcast_id, func.count()).where(*gone).group_by(_r.c.broadcast_id)
+                select(_r.c.broadcast_id, func.count())
+                .where(_r.c.broadcast_id.in_(in_flight), *gone)
+                .group_by(_r.c.broadcast_id)
             )
             found = {int(bid): int(count) for bid, count in result}
             for broadcast_id, count in found.items():
-                await conn.execute(
+                moved = await conn.execute(
                     update(_r)
                     .where(_r.c.broadcast_id == broadcast_id, *gone)
                     .values(state="pending")
                 )
+                await shift(conn, broadcast_id, "sending", "pending", moved.rowcount)
                 await conn.execute(
                     update(_b)
                     .where(_b.c.id == broadcast_id)
@@ -249,6 +281,13 @@ class DeliveryStore(BroadcastStore):
                 return Claim([], 0, fenced=True)
             skipped = (await conn.execute(skip)).rowcount
             rows = (await conn.execute(claim)).all()
+            await shift_counts(
+                conn,
+                {
+                    (broadcast_id, "pending", "skipped"): int(skipped or 0),
+                    (broadcast_id, "pending", "sending"): len(rows),
+                },
+            )
         recipients = [Recipient(int(r.user_id), str(r.locale), int(r.attempts)) for r in rows]
         recipients.sort(key=lambda recipient: recipient.user_id)
         return Claim(recipients, int(skipped or 0))
@@ -267,10 +306,12 @@ class DeliveryStore(BroadcastStore):
             update(_r)
             .where(_r.c.user_id == user_id, _r.c.state == "pending")
             .values(state="skipped", reason=reason, retry_at=None, updated_at=utc(now))
+            .returning(_r.c.broadcast_id)
         )
-        async with self._single.begin() as conn:
-            result = await conn.execute(stmt)
-        return int(result.rowcount or 0)
+        async with self._serial.begin() as conn:
+            found = (await conn.scalars(stmt)).all()
+            await shift_counts(conn, moves_of(found, "pending", "skipped"))
+        return len(found)
 
     async def release_recipients(
         self, broadcast_id: int, user_ids: Iterable[int], *, epoch: int | None = None
@@ -289,8 +330,9 @@ class DeliveryStore(BroadcastStore):
             )
             .values(state="pending")
         )
-        async with self._single.begin() as conn:
-            await conn.execute(stmt)
+        async with self._serial.begin() as conn:
+            released = (await conn.execute(stmt)).rowcount
+            await shift(conn, broadcast_id, "sending", "pending", released)
 
     async def release_unheld(
         self, broadcast_id: int, held: Collection[int], *, epoch: int | None = None
@@ -310,9 +352,10 @@ class DeliveryStore(BroadcastStore):
         if held:
             conditions.append(_r.c.user_id.not_in(list(held)))
         stmt = update(_r).where(*conditions).values(state="pending")
-        async with self._single.begin() as conn:
-            result = await conn.execute(stmt)
-        return int(result.rowcount or 0)
+        async with self._serial.begin() as conn:
+            released = int((await conn.execute(stmt)).rowcount or 0)
+            await shift(conn, broadcast_id, "sending", "pending", released)
+        return released
 
     async def record_outcomes(
         self,
@@ -329,32 +372,35 @@ class DeliveryStore(BroadcastStore):
 
         Only rows still ``sending`` change, so writing a batch again (after an error whose
         outcome was unknown) changes nothing that moved on; with ``epoch``, only rows claimed
-        under it (a successor's claims are not overwritten).
+        under it (a successor's claims are not overwritten). Those rows are locked first
+        (``FOR UPDATE``; SQLite's write lock is taken at BEGIN), so the counts move by exactly
+        the rows the update changes.
         """
         if not outcomes:
             return
         when = utc(now)
-        stmt = (
-            update(_r)
+        stmt = _outcome_statement(broadcast_id)
+        params = _outcome_params(outcomes, when)
+        blocked = [{"u": o.user_id} for o in outcomes if o.state == "blocked"]
+        still_sending = (
+            select(_r.c.user_id)
             .where(
                 _r.c.broadcast_id == broadcast_id,
-                _r.c.user_id == bindparam("u"),
+                _r.c.user_id.in_([o.user_id for o in outcomes]),
                 _r.c.state == "sending",
                 *_claimed_under(epoch),
             )
-            .values(
-                state=bindparam("s"),
-                attempts=bindparam("a"),
-                message_id=bindparam("m"),
-                reason=bindparam("r"),
-                retry_at=bindparam("t", type_=UTCDateTime()),
-                updated_at=bindparam("w", type_=UTCDateTime()),
-            )
+            .order_by(_r.c.user_id)
+            .with_for_update()
         )
-        params = [_outcome_params(o, when) for o in outcomes]
-        blocked = [{"u": o.user_id} for o in outcomes if o.state == "blocked"]
         async with self._serial.begin() as conn:
-            await conn.execute(stmt, params)
+            held = {int(u) for u in await conn.scalars(still_sending)}
+            params = [p for p in params if p["u"] in held]
+            if params:
+                await conn.execute(stmt, params)
+                await shift_counts(
+                    conn, Counter((broadcast_id, "sending", str(p["s"])) for p in params)
+                )
             if blocked:
                 at = bindparam("when", when, type_=UTCDateTime())
                 await conn.execute(

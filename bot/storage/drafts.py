@@ -161,7 +161,7 @@ class DraftStore(BroadcastStore):
         None when the draft is no longer there (queued or cancelled already, or replaced by a
         newer one). If anything fails, nothing is queued and the draft stays.
         """
-        async with self._serial.begin() as conn:
+        async with self._queueing() as engine, engine.begin() as conn:
             taken = await conn.execute(
                 delete(_d).where(
                     _d.c.draft_id == draft.id,

@@ -20,6 +20,7 @@ seen within the retention period, the same way.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,10 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import CompoundSelect
 
 from bot.core.times import utc
+from bot.storage.recipient_counts import Move, moves_of, shift_counts
 from bot.storage.tables import (
     broadcast_drafts,
     broadcast_recipients,
     quiet_chats,
+    subscription_interests,
     subscriptions,
     topic_votes,
     users,
@@ -166,14 +169,13 @@ async def _erase(conn: AsyncConnection, ids: list[int], when: datetime) -> Erase
     user_ids = (
         await conn.scalars(delete(_u).where(_u.c.user_id.in_(ids)).returning(_u.c.user_id))
     ).all()
+    await conn.execute(
+        delete(subscription_interests).where(subscription_interests.c.user_id.in_(ids))
+    )
     subscription_ids = (
         await conn.scalars(delete(_s).where(_s.c.user_id.in_(ids)).returning(_s.c.user_id))
     ).all()
-    skipped = await conn.execute(
-        update(_r)
-        .where(_r.c.user_id.in_(ids), _r.c.state.in_(("pending", "sending")))
-        .values(state="skipped", reason=ERASED, retry_at=None, updated_at=when)
-    )
+    skipped = await _skip_unsent(conn, ids, when)
     rows = (
         await conn.execute(select(_r.c.broadcast_id, _r.c.user_id).where(_r.c.user_id.in_(ids)))
     ).all()
@@ -198,11 +200,27 @@ async def _erase(conn: AsyncConnection, ids: list[int], when: datetime) -> Erase
         people=len(people),
         users=len(user_ids),
         subscriptions=len(subscription_ids),
-        skipped=int(skipped.rowcount),
+        skipped=skipped,
         anonymised=len(rows),
         drafts=len(drafts),
         votes=len(votes),
     )
+
+
+async def _skip_unsent(conn: AsyncConnection, ids: list[int], when: datetime) -> int:
+    """Their ``pending`` and ``sending`` rows become ``skipped`` ("erased"), counted as they
+    move (one statement per state before, so the counts know where each row came from)."""
+    moves: Counter[Move] = Counter()
+    for before in ("pending", "sending"):
+        found = await conn.scalars(
+            update(_r)
+            .where(_r.c.user_id.in_(ids), _r.c.state == before)
+            .values(state="skipped", reason=ERASED, retry_at=None, updated_at=when)
+            .returning(_r.c.broadcast_id)
+        )
+        moves += moves_of(found, before, "skipped")
+    await shift_counts(conn, moves)
+    return sum(moves.values())
 
 
 async def _anonymise(conn: AsyncConnection, rows: Iterable[tuple[int, int]]) -> None:

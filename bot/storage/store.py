@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +45,8 @@ from bot.storage.votes import VoteStore
 log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Seconds the statement that queues a broadcast's recipients may take on PostgreSQL.
+QUEUE_STATEMENT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,25 @@ class Storage(
         )
         try:
             return await upgrade_to_head(engine, schema=self.schema, extra_versions=extra_versions)
+        finally:
+            await engine.dispose()
+
+    @asynccontextmanager
+    async def _queueing(self) -> AsyncIterator[AsyncEngine]:
+        """Queueing a broadcast is one ``INSERT … SELECT`` of every recipient: a million take
+        seconds, past ``DATABASE_TIMEOUT``. On PostgreSQL it runs on an engine of its own
+        bounded by ``QUEUE_STATEMENT_TIMEOUT`` instead (SQLite has only its busy timeout)."""
+        if not (self._bounded and self.backend == "postgresql"):
+            yield self._serial
+            return
+        timeouts = DatabaseTimeouts(
+            statement=QUEUE_STATEMENT_TIMEOUT, pool=QUEUE_STATEMENT_TIMEOUT
+        )
+        engine = create_engine_for(
+            self._target, connect_timeout=self._connect_timeout, timeouts=timeouts
+        )
+        try:
+            yield engine
         finally:
             await engine.dispose()
 
