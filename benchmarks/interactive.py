@@ -481,10 +481,11 @@ async def sweep(args: argparse.Namespace, database_url: str) -> None:
         "user + system ms per handled press; drv: the emulator and users' share of a core"
     )
     print(SWEEP_HEADER)
+    chosen = tuple(name for name in BOTS if name in args.bots.split(","))
     knees: dict[str, float | None] = dict.fromkeys(BOTS)
-    streak = dict.fromkeys(BOTS, 0)
+    streak = {name: 0 if name in chosen else 2 for name in BOTS}
     rows: dict[float, dict[str, Figures]] = {}
-    for rate in [r for r in SWEEP_RATES if r <= args.max_rate]:
+    for rate in [r for r in SWEEP_RATES if args.min_rate <= r <= args.max_rate]:
         users = sweep_users(args.users, rate)
         bots = tuple(name for name in BOTS if streak[name] < 2)
         rows[rate] = f = await measure_rate(
@@ -497,14 +498,19 @@ async def sweep(args: argparse.Namespace, database_url: str) -> None:
         print(sweep_row(rate, users, f), flush=True)
         if all(streak[name] >= 2 for name in BOTS):
             break
-    print_knees(knees, rows)
+    print_knees(knees, rows, {name for name in chosen if streak[name]})
 
 
-def print_knees(knees: dict[str, float | None], rows: dict[float, dict[str, Figures]]) -> None:
+def print_knees(
+    knees: dict[str, float | None], rows: dict[float, dict[str, Figures]], saturated: set[str]
+) -> None:
     """The knee of each bot (its last rate before saturating), and the two targets' ratios
     at every rate up to the knee of the bare bot in question."""
-    for name in BOTS:
+    for name in [n for n in BOTS if any(n in row for row in rows.values())]:
         knee = knees[name]
+        if name not in saturated:
+            print(f"the {NAMES[name]} did not saturate up to {knee:g}/s")
+            continue
         print(f"knee of the {NAMES[name]}: " + (f"{knee:g}/s" if knee else "below the first rate"))
     for bare in BOTS[:2]:
         upto = [
@@ -530,9 +536,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=80.0, help="presses per second, all users")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each bot, alternating")
     parser.add_argument("--sweep", action="store_true", help="rates from 80/s up to saturation")
-    parser.add_argument(
-        "--bots", default=",".join(BOTS), help="which bots, comma-separated (not the sweep)"
-    )
+    parser.add_argument("--bots", default=",".join(BOTS), help="which bots, comma-separated")
+    parser.add_argument("--min-rate", type=float, default=0, help="the sweep's first rate")
     parser.add_argument("--max-rate", type=float, default=600, help="the sweep's last rate")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
