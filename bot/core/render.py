@@ -7,6 +7,7 @@ and a press should cost the bot a dictionary lookup, not an HTML parse.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
@@ -97,6 +98,18 @@ class Renderer:
             screen = self._render_topic(locale, topic_id, page)
             self._screens[key] = screen
         return screen
+
+    def prepare(self) -> Iterator[None]:
+        """Render every served topic page and main menu ahead of the first press, one screen
+        per step, so that `run` can do it between updates: a first render costs 3-50 ms
+        (the HTML parse, the glossary, Babel's locale data), paid on the event loop."""
+        for locale in self.locales:
+            for subscribed in (False, True):
+                self.home(locale, subscribed=subscribed)
+            for topic in self.library.trees[locale].served_topics():
+                for page in range(self.page_count(locale, topic.id)):
+                    self.topic(locale, topic.id, page)
+                    yield
 
     def page_count(self, locale: str, topic_id: str) -> int:
         return len(self._topic_pages(locale, topic_id))

@@ -27,22 +27,25 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
-from sqlalchemy.sql import Update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 
-from bot.core.redaction import redact
 from bot.core.times import as_utc, utc
 from bot.storage.broadcasts import (
-    REASON_MAX_LENGTH,
     BroadcastStatus,
     BroadcastStore,
     BroadcastSummary,
     Outcome,
     Recipient,
     SkipReason,
+)
+from bot.storage.delivery_statements import (
+    claimed_under,
+    consents,
+    first_due,
+    outcome_params,
+    outcome_statement,
+    skip_reason,
 )
 from bot.storage.leases import lease_fence
 from bot.storage.recipient_counts import moves_of, shift, shift_counts
@@ -64,90 +67,6 @@ class Claim:
     recipients: list[Recipient]
     skipped: int
     fenced: bool = False
-
-
-def _has_subscription() -> ColumnElement[bool]:
-    return exists().where(_s.c.user_id == _r.c.user_id)
-
-
-def _consents() -> ColumnElement[bool]:
-    """The recipient row's user has an active subscription (correlated to ``_r``)."""
-    return exists().where(
-        _s.c.user_id == _r.c.user_id, _s.c.unsubscribed_at.is_(None), _s.c.blocked_at.is_(None)
-    )
-
-
-def _skip_reason() -> ColumnElement[str]:
-    """Why a recipient without consent is skipped (see ``SkipReason``)."""
-    blocked = exists().where(_s.c.user_id == _r.c.user_id, _s.c.blocked_at.is_not(None))
-    return case((~_has_subscription(), "erased"), (blocked, "blocked"), else_="unsubscribed")
-
-
-def _claimed_under(epoch: int | None) -> list[ColumnElement[bool]]:
-    """Rows claimed under ``epoch`` (no condition when None)."""
-    return [] if epoch is None else [_r.c.claim_epoch == epoch]
-
-
-def _due(broadcast_id: int, when: datetime, limit: int, *, locking: bool) -> ColumnElement[bool]:
-    """``_r.user_id`` is among the first ``limit`` due pending recipients of the broadcast.
-
-    ``locking`` (PostgreSQL): the rows are picked in a CTE with ``FOR UPDATE SKIP LOCKED``, so
-    rows another transaction is claiming are passed over, not waited for, and the pick runs
-    once (a locking subquery inside ``IN`` may be scanned again while the UPDATE runs and pick
-    rows past ``limit``). SQLite needs no lock (its write transactions are serial) and keeps
-    the plain subquery: its driver reports no row count for a statement starting with WITH.
-    """
-    due = _r.alias("due")
-    first = (
-        select(due.c.user_id)
-        .where(
-            due.c.broadcast_id == broadcast_id,
-            due.c.state == "pending",
-            or_(due.c.retry_at.is_(None), due.c.retry_at <= when),
-        )
-        .order_by(due.c.user_id)
-        .limit(limit)
-    )
-    if not locking:
-        return _r.c.user_id.in_(first)
-    picked = first.with_for_update(skip_locked=True).cte("first_due")
-    return _r.c.user_id.in_(select(picked.c.user_id))
-
-
-def _outcome_statement(broadcast_id: int) -> Update:
-    """One recipient's result (executed once per outcome), only while it is ``sending``."""
-    return (
-        update(_r)
-        .where(
-            _r.c.broadcast_id == broadcast_id,
-            _r.c.user_id == bindparam("u"),
-            _r.c.state == "sending",
-        )
-        .values(
-            state=bindparam("s"),
-            attempts=bindparam("a"),
-            message_id=bindparam("m"),
-            reason=bindparam("r"),
-            retry_at=bindparam("t", type_=UTCDateTime()),
-            updated_at=bindparam("w", type_=UTCDateTime()),
-        )
-    )
-
-
-def _outcome_params(outcomes: Sequence[Outcome], when: datetime) -> list[dict[str, Any]]:
-    """The outcomes as ``record_outcomes``' parameters; each reason redacted and bounded."""
-    return [
-        {
-            "u": o.user_id,
-            "s": o.state,
-            "a": o.attempts,
-            "m": o.message_id,
-            "r": None if o.reason is None else redact(o.reason)[:REASON_MAX_LENGTH],
-            "t": o.retry_at,
-            "w": when,
-        }
-        for o in outcomes
-    ]
 
 
 class DeliveryStore(BroadcastStore):
@@ -261,13 +180,13 @@ class DeliveryStore(BroadcastStore):
         mine = and_(_r.c.broadcast_id == broadcast_id, _r.c.state == "pending")
         skip = (
             update(_r)
-            .where(mine, _due(broadcast_id, when, limit, locking=locking), ~_consents())
-            .values(state="skipped", reason=_skip_reason(), retry_at=None, updated_at=at)
+            .where(mine, first_due(broadcast_id, when, limit, locking=locking), ~consents())
+            .values(state="skipped", reason=skip_reason(), retry_at=None, updated_at=at)
         )
         current_locale = select(_s.c.locale).where(_s.c.user_id == _r.c.user_id)
         claim = (
             update(_r)
-            .where(mine, _due(broadcast_id, when, limit, locking=locking), _consents())
+            .where(mine, first_due(broadcast_id, when, limit, locking=locking), consents())
             .values(
                 state="sending",
                 locale=current_locale.scalar_subquery(),
@@ -326,7 +245,7 @@ class DeliveryStore(BroadcastStore):
                 _r.c.broadcast_id == broadcast_id,
                 _r.c.user_id.in_(ids),
                 _r.c.state == "sending",
-                *_claimed_under(epoch),
+                *claimed_under(epoch),
             )
             .values(state="pending")
         )
@@ -347,7 +266,7 @@ class DeliveryStore(BroadcastStore):
         conditions = [
             _r.c.broadcast_id == broadcast_id,
             _r.c.state == "sending",
-            *_claimed_under(epoch),
+            *claimed_under(epoch),
         ]
         if held:
             conditions.append(_r.c.user_id.not_in(list(held)))
@@ -379,8 +298,8 @@ class DeliveryStore(BroadcastStore):
         if not outcomes:
             return
         when = utc(now)
-        stmt = _outcome_statement(broadcast_id)
-        params = _outcome_params(outcomes, when)
+        stmt = outcome_statement(broadcast_id)
+        params = outcome_params(outcomes, when)
         blocked = [{"u": o.user_id} for o in outcomes if o.state == "blocked"]
         still_sending = (
             select(_r.c.user_id)
@@ -388,7 +307,7 @@ class DeliveryStore(BroadcastStore):
                 _r.c.broadcast_id == broadcast_id,
                 _r.c.user_id.in_([o.user_id for o in outcomes]),
                 _r.c.state == "sending",
-                *_claimed_under(epoch),
+                *claimed_under(epoch),
             )
             .order_by(_r.c.user_id)
             .with_for_update()

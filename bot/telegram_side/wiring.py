@@ -54,6 +54,7 @@ from bot.telegram_side.replica_sync import ReplicaSync
 from bot.telegram_side.reply_pacing import ReplyPacing
 from bot.telegram_side.retention import RetentionJob
 from bot.telegram_side.runtime import Runtime, create_runtime
+from bot.telegram_side.screen_warmup import ScreenWarmup
 from bot.telegram_side.shedding import Shedder
 from bot.telegram_side.stats_flush import StatsWriter
 from bot.telegram_side.transport import AiohttpRequest, ObservedRequest, Observer
@@ -339,7 +340,13 @@ async def _serve(settings: Settings) -> None:
         app = build_application(settings, runtime)
         async with _telegram_at_start(app), running(app):
             remove_sighup = install_sighup(app.bot, runtime)  # `kill -HUP` reloads content
-            await stop.wait()
+            # Screens rendered before the first press; then start-up's objects frozen (gc).
+            warmup = ScreenWarmup(runtime, freeze=True)
+            warmup.start()
+            try:
+                await stop.wait()
+            finally:
+                await warmup.stop()
             remove_sighup()
             log.info("event=stopping")
     finally:
