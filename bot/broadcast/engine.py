@@ -70,6 +70,7 @@ from bot.broadcast.replica_beat import InteractiveMeter, ReplicaBeat
 from bot.config import Settings
 from bot.core.cache import BoundedCache
 from bot.core.i18n import Catalogs, Translator
+from bot.core.limits import MESSAGE_METHODS
 from bot.core.render import Screen
 from bot.storage import BROADCAST_LEASE, DATABASE_ERRORS, BroadcastSummary, Storage
 from bot.telegram_side.transport import AiohttpRequest, ObservedRequest
@@ -77,25 +78,6 @@ from bot.telegram_side.transport import AiohttpRequest, ObservedRequest
 __all__ = ["BroadcastEngine", "EngineConfig", "EngineStats", "engine_for_application"]
 
 log = logging.getLogger(__name__)
-
-#: Methods that create a message, and so count against Telegram's per-bot and per-chat limits.
-MESSAGE_METHODS = frozenset(
-    {
-        "sendMessage",
-        "sendPhoto",
-        "sendDocument",
-        "sendVideo",
-        "sendAudio",
-        "sendVoice",
-        "sendAnimation",
-        "sendSticker",
-        "sendMediaGroup",
-        "sendLocation",
-        "sendContact",
-        "copyMessage",
-        "forwardMessage",
-    }
-)
 
 
 class BroadcastEngine:

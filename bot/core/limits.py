@@ -23,3 +23,23 @@ BULK_MESSAGES_PER_SECOND = 30.0
 PER_CHAT_MESSAGES_PER_SECOND = 1.0
 #: With ``allow_paid_broadcast``: messages a second across all chats.
 PAID_BROADCAST_MESSAGES_PER_SECOND = 1000.0
+
+#: Bot API methods that create a message, and so count against the bot's messages a second
+#: and the chat's one a second (the broadcast engine's pacer and the replies' pacing).
+MESSAGE_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendVideo",
+        "sendAudio",
+        "sendVoice",
+        "sendAnimation",
+        "sendSticker",
+        "sendMediaGroup",
+        "sendLocation",
+        "sendContact",
+        "copyMessage",
+        "forwardMessage",
+    }
+)

@@ -30,6 +30,7 @@ from telegram.error import TelegramError
 
 from bot.core.cache import BoundedCache
 from bot.core.flood import KeyedRate
+from bot.core.limits import MESSAGE_METHODS
 
 __all__ = ["EDIT_METHODS", "MAX_REPLY_WAIT", "PACED_METHODS", "ReplyDropped", "ReplyPacing"]
 
@@ -46,23 +47,7 @@ EDIT_METHODS = frozenset(
     {"editMessageText", "editMessageReplyMarkup", "editMessageCaption", "editMessageMedia"}
 )
 #: Methods paced per chat: those that put something new on the chat's screen.
-PACED_METHODS = EDIT_METHODS | frozenset(
-    {
-        "sendMessage",
-        "sendPhoto",
-        "sendDocument",
-        "sendVideo",
-        "sendAudio",
-        "sendVoice",
-        "sendAnimation",
-        "sendSticker",
-        "sendMediaGroup",
-        "sendLocation",
-        "sendContact",
-        "copyMessage",
-        "forwardMessage",
-    }
-)
+PACED_METHODS = EDIT_METHODS | MESSAGE_METHODS
 
 
 class ReplyDropped(TelegramError):
