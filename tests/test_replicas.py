@@ -86,7 +86,9 @@ class Replica:
 async def start_replica(
     emulator: BotAPIEmulator, database_url: str, log_path: Path, **env: str
 ) -> Replica:
-    webhook_port, metrics_port = free_port(), free_port()
+    """A `run` process; WEBHOOK_PORT and METRICS_PORT in ``env`` (a stopped one's): its ports."""
+    webhook_port = int(env.get("WEBHOOK_PORT") or free_port())
+    metrics_port = int(env.get("METRICS_PORT") or free_port())
     environment = {
         **os.environ,
         "BOT_TOKEN": TOKEN,

@@ -2,12 +2,16 @@
 
 The proxy stands for the deployment's TLS reverse proxy (deploy/Caddyfile): it passes each
 request to the next upstream in turn, and to the one after when an upstream refuses the
-connection (Caddy's ``lb_try_duration``); with none left, 502, which Telegram retries.
+connection (Caddy's ``lb_try_duration``); with none left, 502, which Telegram retries. Any other
+answer (a stopping replica's 503) goes back as it is, as Caddy does for a POST. Given health
+URLs, it also checks them as Caddy's ``health_uri`` does: an upstream is in the rotation only
+while its latest check answered 200 (one not checked yet counts as healthy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import socket
 from collections import Counter
@@ -58,11 +62,24 @@ class Receiver:
 
 
 class RoundRobinProxy:
-    """Forwards every request to the upstreams (``http://127.0.0.1:PORT``) in turn."""
+    """Forwards every request to the upstreams (``http://127.0.0.1:PORT``) in turn.
 
-    def __init__(self, upstreams: list[str]) -> None:
+    ``health``: upstream → its ``/readyz`` URL, checked every ``health_interval`` seconds.
+    """
+
+    def __init__(
+        self,
+        upstreams: list[str],
+        health: dict[str, str] | None = None,
+        health_interval: float = 0.5,
+    ) -> None:
         self.upstreams = upstreams
         self.forwarded: Counter[str] = Counter()
+        #: Upstreams whose latest health check failed (out of the rotation).
+        self.unhealthy: set[str] = set()
+        self._health = health or {}
+        self._health_interval = health_interval
+        self._health_task: asyncio.Task[None] | None = None
         self._next = 0
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -80,8 +97,14 @@ class RoundRobinProxy:
         await self._runner.setup()
         self.port = free_port()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        if self._health:
+            self._health_task = asyncio.create_task(self._check_health())
 
     async def stop(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -94,6 +117,8 @@ class RoundRobinProxy:
         for _ in self.upstreams:
             upstream = self.upstreams[self._next % len(self.upstreams)]
             self._next += 1
+            if upstream in self.unhealthy:
+                continue
             try:
                 async with self._session.request(
                     request.method,
@@ -107,6 +132,23 @@ class RoundRobinProxy:
             except aiohttp.ClientConnectionError:
                 continue  # refused (stopped replica): the next one, as Caddy's lb_try_duration
         return web.Response(status=502)
+
+    async def _check_health(self) -> None:
+        assert self._session is not None
+        while True:
+            for upstream, url in self._health.items():
+                try:
+                    async with self._session.get(
+                        url, timeout=aiohttp.ClientTimeout(total=2)
+                    ) as answer:
+                        healthy = answer.status == 200
+                except (aiohttp.ClientError, TimeoutError):
+                    healthy = False
+                if healthy:
+                    self.unhealthy.discard(upstream)
+                else:
+                    self.unhealthy.add(upstream)
+            await asyncio.sleep(self._health_interval)
 
 
 async def get(url: str) -> tuple[int, str]:
