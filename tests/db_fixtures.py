@@ -137,15 +137,22 @@ async def storage_factory(storage_url: str) -> AsyncIterator[StorageFactory]:
 
 
 @pytest.fixture
-async def postgres_storage() -> AsyncIterator[Storage]:
-    """A storage on PostgreSQL in a fresh schema, for what only PostgreSQL has (the test is
-    skipped without TEST_DATABASE_URL; .ci/run sets it)."""
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema's URL, dropped afterwards, for what only PostgreSQL has
+    (several processes on one database, LISTEN/NOTIFY, SKIP LOCKED); the test is skipped
+    without TEST_DATABASE_URL (.ci/run sets it)."""
     base = postgres_base_url()
     if base is None:
-        pytest.skip(f"{TEST_DATABASE_URL_ENV} is not set")
+        pytest.skip(f"{TEST_DATABASE_URL_ENV} is not set: this test needs PostgreSQL")
     schema = fresh_schema_name()
     try:
-        async with await open_storage(with_schema(base, schema)) as opened:
-            yield opened
+        yield with_schema(base, schema)
     finally:
         await drop_schema(base, schema)
+
+
+@pytest.fixture
+async def postgres_storage(postgres_url: str) -> AsyncIterator[Storage]:
+    """A storage on PostgreSQL in a fresh schema (see ``postgres_url``)."""
+    async with await open_storage(postgres_url) as opened:
+        yield opened

@@ -34,7 +34,7 @@ from bot.testing import BotAPIEmulator, RateLimits
 from bot.testing.harness import running_bot
 from tests.clocks import SteppedClock
 from tests.conftest import make_settings
-from tests.db_fixtures import drop_schema, fresh_schema_name, postgres_base_url, with_schema
+from tests.db_fixtures import with_schema
 from tests.test_broadcast import TEXTS, make_engine, subscribe_users, until, wait_status
 
 OUTAGE_START = "event=database_unavailable"
@@ -141,18 +141,6 @@ def check_delivered(
     for uid in recipients:  # the stored message is the one the chat got
         assert states[uid][1] == emu.bot_messages(uid)[-1].message_id
     return len(lost), doubled
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("PostgreSQL only (TEST_DATABASE_URL)")
-    schema = fresh_schema_name()
-    try:
-        yield with_schema(base, schema)
-    finally:
-        await drop_schema(base, schema)
 
 
 async def test_postgresql_cut_for_12_seconds_mid_broadcast(

@@ -13,18 +13,14 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from bot.broadcast import BroadcastDraft, queue_broadcast
 from bot.broadcast.engine_config import in_flight_bound
 from bot.config import PROJECT_ROOT
 from bot.storage import BROADCAST_LEASE, Storage, open_storage
 from bot.testing import BotAPIEmulator, RateLimits
-from tests.db_fixtures import drop_schema, fresh_schema_name, postgres_base_url, with_schema
 from tests.test_broadcast import TEXTS
 
 TOKEN = "987654321:SECRET-token_abcdefghijklmnopqrstuvwxyz"
@@ -73,18 +69,6 @@ async def until(what: str, condition: object, within: float = 60.0) -> None:
 async def holder_pid(storage: Storage) -> int | None:
     row = await storage.lease(BROADCAST_LEASE)
     return None if row is None else int(row.holder.split(":")[1])
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("TEST_DATABASE_URL is not set: replicas share a PostgreSQL database")
-    schema = fresh_schema_name()
-    try:
-        yield with_schema(base, schema)
-    finally:
-        await drop_schema(base, schema)
 
 
 def most_in_one_second(times: list[float]) -> int:

@@ -7,7 +7,6 @@ Times are passed explicitly (``now=``), so expiry is tested without waiting.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +16,6 @@ from bot.broadcast.pacing import Pacer
 from bot.storage import BROADCAST_LEASE, Outcome, Storage, open_storage
 from bot.testing import BotAPIEmulator, RateLimits
 from tests.clocks import SteppedClock
-from tests.db_fixtures import drop_schema, fresh_schema_name, postgres_base_url, with_schema
 from tests.test_broadcast import TEXTS, make_engine, subscribe_users, until, wait_status
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -118,18 +116,6 @@ async def test_the_pacer_leaves_the_other_replicas_their_share() -> None:
 
 
 # -- PostgreSQL: concurrent claims, two engines --------------------------------------------------
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("PostgreSQL only (TEST_DATABASE_URL)")
-    schema = fresh_schema_name()
-    try:
-        yield with_schema(base, schema)
-    finally:
-        await drop_schema(base, schema)
 
 
 async def test_concurrent_claims_never_pick_the_same_row(postgres_url: str) -> None:

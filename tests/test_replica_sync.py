@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
@@ -51,18 +51,6 @@ def test_reads_older_than_the_remembered_changes_are_not_cached() -> None:
     assert coherence.fresh(ticket, 8)
     coherence.changed(9)  # the change right after the ticket is forgotten now
     assert not coherence.fresh(ticket, 8)
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("TEST_DATABASE_URL is not set: LISTEN/NOTIFY needs PostgreSQL")
-    schema = fresh_schema_name()
-    try:
-        yield with_schema(base, schema)
-    finally:
-        await drop_schema(base, schema)
 
 
 async def until(condition: Callable[[], bool], within: float = 10.0) -> None:

@@ -22,7 +22,6 @@ import pytest
 from bot.config import PROJECT_ROOT
 from bot.storage import open_storage
 from bot.testing import BotAPIEmulator
-from tests.db_fixtures import drop_schema, fresh_schema_name, postgres_base_url, with_schema
 from tests.webhook_helpers import (
     SECRET,
     WEBHOOK_PATH,
@@ -123,18 +122,6 @@ async def emulator() -> AsyncIterator[BotAPIEmulator]:
     async with BotAPIEmulator(token=TOKEN) as emu:
         yield emu
         assert emu.violations == [], emu.violations
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("TEST_DATABASE_URL is not set: replicas share a PostgreSQL database")
-    schema = fresh_schema_name()
-    try:
-        yield with_schema(base, schema)
-    finally:
-        await drop_schema(base, schema)
 
 
 async def updates_handled(replica: Replica) -> float:

@@ -14,17 +14,15 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from bot.broadcast import BroadcastDraft, queue_broadcast
 from bot.storage import BROADCAST_LEASE, Storage, open_storage
 from bot.testing import BotAPIEmulator, RateLimits
 from bot.testing.emulator.sim_user import SimUser
-from tests.db_fixtures import drop_schema, fresh_schema_name, postgres_base_url, with_schema
 from tests.test_broadcast import TEXTS
 from tests.test_replicas import TOKEN, Replica, assert_clean_exit, start_replica
 from tests.webhook_helpers import (
@@ -47,18 +45,6 @@ BROADCAST_RATE = "20"
 ANSWER_WITHIN = 30.0
 #: Issue 10: another replica takes over within 10 s when the holder dies, at once when it stops.
 FAILOVER_BOUND = 10.0
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip("TEST_DATABASE_URL is not set: replicas share a PostgreSQL database")
-    schema = fresh_schema_name()
-    try:
-        yield with_schema(base, schema)
-    finally:
-        await drop_schema(base, schema)
 
 
 async def holder_pid(storage: Storage) -> int | None:
