@@ -159,7 +159,8 @@ class BroadcastEngine:
     async def start(self) -> None:
         await self.bot.initialize()
         await self.lease.start()
-        self.replicas.start()
+        if self.storage.backend == "postgresql":  # one `run` per SQLite file: nobody to share with
+            self.replicas.start()
         if self.lease.epoch is not None:
             await self._recover(self.lease.epoch)
         self._stopping = asyncio.Event()

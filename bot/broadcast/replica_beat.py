@@ -9,6 +9,9 @@ hands it to ``on_others``: the engine reserves that much of its pacer
 (:meth:`~bot.broadcast.pacing.Pacer.reserve`). Its own interactive messages already take
 pacer slots directly, so only the others' are reserved.
 
+Only on PostgreSQL: a SQLite file has one `run` (``storage/run_lock.py``), so no other replica
+to share with, and a write every second would be all cost.
+
 The shared figure lags by up to ``window + interval`` seconds (3 + 1 by default), which
 Telegram's burst tolerance of about a second's worth absorbs for browsing (a patient reads
 between presses); ``benchmarks/replicas.py`` measures it.
@@ -78,11 +81,12 @@ class ReplicaBeat:
         self._task = asyncio.create_task(self._run(), name="replica-beat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:  # never started (SQLite): no row to remove
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         with contextlib.suppress(*DATABASE_ERRORS):
             await self.storage.forget_replica(self.replica_id)
 
