@@ -14,9 +14,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
+from bot.broadcast.lease import LeaseKeeper
 from bot.core.cache import BoundedCache
 from bot.core.coherence import Coherence
-from bot.storage import Storage, open_storage
+from bot.storage import BROADCAST_LEASE, Storage, open_storage
 from bot.storage.notifications import USERS_CHANNEL, listen, notify
 from bot.telegram_side.replica_sync import ReplicaSync
 from bot.telegram_side.user_caches import SubscriberCache, UserTracker
@@ -195,3 +196,31 @@ async def _terminate(storage: Storage, pid: int) -> bool:
     async with storage.engine.connect() as conn:
         result = await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         return bool(result.scalar_one())
+
+
+async def test_a_lease_given_up_at_a_clean_stop_is_taken_over_at_once(postgres_url: str) -> None:
+    """The standby retries only every minute here: only the holder's NOTIFY, heard through the
+    standby's ReplicaSync, can explain a takeover within seconds."""
+    async with (
+        await open_storage(postgres_url) as here,
+        await open_storage(postgres_url) as there,
+    ):
+        holder = LeaseKeeper(there, BROADCAST_LEASE, holder="holder", retry_interval=60)
+        standby = LeaseKeeper(here, BROADCAST_LEASE, holder="standby", retry_interval=60)
+        other = LeaseKeeper(here, "polling", holder="standby", retry_interval=60)
+        sync = ReplicaSync(here, Coherence(shared=True))
+        sync.lease_listeners += [standby.released_elsewhere, other.released_elsewhere]
+        sync.start()
+        try:
+            await until(lambda: sync.coherence.trusted)
+            await holder.start()
+            await standby.start()
+            assert holder.held and not standby.held
+            await holder.stop()
+            await until(lambda: standby.held, within=5.0)
+            assert standby.epoch == 2
+            assert other._nudged.is_set() is False  # another lease's news: not its business
+        finally:
+            for keeper in (holder, standby, other):
+                await keeper.stop()
+            await sync.stop()

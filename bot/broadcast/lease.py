@@ -4,8 +4,10 @@
 task of its own: the holder renews it every ``renew_interval`` seconds, the others try every
 ``retry_interval``. A lease lives ``ttl`` seconds after its last renewal, so when the holder
 dies (SIGKILL, network loss) another process takes over within ``ttl + retry_interval``
-(6 + 1 s by default, inside issue 10's 10 s); a holder that stops cleanly releases it and the
-next try takes it at once.
+(6 + 1 s by default, inside issue 10's 10 s). A holder that stops cleanly releases it and says
+so on PostgreSQL (``NOTIFY bot_lease``); each standby's ``ReplicaSync`` hears it and calls
+:meth:`LeaseKeeper.released_elsewhere`, so the next holder takes over at once, not at its next
+retry (which remains the way when that news is missed).
 
 The holder trusts its lease only until ``ttl - margin`` after the start of its last successful
 renewal, on its own monotonic clock: by then it stops claiming and sending (``held`` turns
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable
 
 from bot.storage import DATABASE_ERRORS, Storage
+from bot.storage.notifications import LEASE_CHANNEL, notify
 
 __all__ = ["LeaseKeeper", "replica_id"]
 
@@ -70,6 +73,7 @@ class LeaseKeeper:
         self._reported = False
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._nudged = asyncio.Event()
         #: Called with ``held`` each time it changes (metrics, the engine's wake-up).
         self.listeners: list[Callable[[bool], None]] = []
 
@@ -109,8 +113,14 @@ class LeaseKeeper:
         if epoch is not None:
             with contextlib.suppress(*DATABASE_ERRORS):
                 await self.storage.release_lease(self.name, self.holder, epoch)
+                await notify(self.storage, LEASE_CHANNEL, self.name)  # the standbys try now
             log.info("event=lease_released name=%s epoch=%d", self.name, epoch)
         self._report()
+
+    def released_elsewhere(self, name: str) -> None:
+        """Another process gave the lease ``name`` up: if it is ours to want, try now."""
+        if name == self.name and not self.held:
+            self._nudged.set()
 
     def drop(self) -> None:
         """The database says the lease moved on (a fenced write): stop acting on it now."""
@@ -124,7 +134,9 @@ class LeaseKeeper:
             wait = self.renew_interval if self.held else self.retry_interval
             if self.held:  # wake up in time to notice a lease that ran out unrenewed
                 wait = min(wait, max(0.0, self._valid_until - time.monotonic()) + 0.01)
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), wait)
+            self._nudged.clear()
             self._report()
             await self._try()
 

@@ -9,6 +9,8 @@ starts with the schema, ``current_schema()`` of the sender, and a listener ignor
 - ``bot_reload``, ``<schema>:<origin>``: reload the content (an admin's /reload or SIGHUP on
   the replica ``origin``).
 - ``bot_reloaded``, ``<schema>:<origin>:<replica>:<result>``: a replica's result of that reload.
+- ``bot_lease``, ``<schema>:<name>``: the holder of that lease gave it up (a clean stop); the
+  standbys try to take it now.
 
 The listener is an asyncpg connection of its own, outside the pool (a pooled connection would
 be pre-pinged, recycled and shared). On SQLite there is one process and nothing to send.
@@ -29,6 +31,7 @@ from bot.storage.store import Storage
 USERS_CHANNEL = "bot_users"
 RELOAD_CHANNEL = "bot_reload"
 RELOADED_CHANNEL = "bot_reloaded"
+LEASE_CHANNEL = "bot_lease"
 
 _NOTIFY = text("SELECT pg_notify(:channel, current_schema() || ':' || :payload)")
 #: A listening connection's application_name: this prefix and its schema (PostgreSQL keeps

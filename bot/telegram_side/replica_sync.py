@@ -9,6 +9,8 @@ that ``LISTEN``s (``storage/notifications.py``):
   replica's caches (:meth:`Coherence.changed`), so their next update reads the database.
 - ``bot_reload``: an admin's /reload or a SIGHUP on another replica: this one reloads too
   (``on_reload``, which validates before it swaps) and answers on ``bot_reloaded``.
+- ``bot_lease``: another replica gave a lease up at a clean stop (``lease_listeners``: this
+  replica's lease keepers try to take it at once instead of at their next retry).
 
 Correctness never rests on the connection being up: until it listens, and from the moment it
 is lost (the server ended it, or a ping every ``ping_interval`` s went unanswered) until it
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from bot.core.coherence import Coherence
 from bot.storage import DATABASE_ERRORS, Storage
 from bot.storage.notifications import (
+    LEASE_CHANNEL,
     RELOAD_CHANNEL,
     RELOADED_CHANNEL,
     USERS_CHANNEL,
@@ -81,6 +84,9 @@ class ReplicaSync:
         self.backoff = backoff
         #: Reload this replica's content for another replica's request (set by the wiring).
         self.on_reload: Callable[[str], Awaitable[None]] | None = None
+        #: Told the name of each lease another process gave up (set by the wiring: the lease
+        #: keepers of this process try to take it at once).
+        self.lease_listeners: list[Callable[[str], None]] = []
         self.listening: Listening | None = None
         #: How many times the connection was established and lost (tests read them).
         self.connects = 0
@@ -128,6 +134,7 @@ class ReplicaSync:
                         USERS_CHANNEL: self._user_changed,
                         RELOAD_CHANNEL: self._reload_requested,
                         RELOADED_CHANNEL: self._reload_answered,
+                        LEASE_CHANNEL: self._lease_released,
                     },
                     self._lost.set,
                     within=self.connect_timeout,
@@ -186,6 +193,10 @@ class ReplicaSync:
     def _user_changed(self, payload: str) -> None:
         with contextlib.suppress(ValueError):
             self.coherence.changed(int(payload))
+
+    def _lease_released(self, name: str) -> None:
+        for listener in self.lease_listeners:
+            listener(name)
 
     def _reload_requested(self, request: str) -> None:
         if request.split(".", 1)[0] != self.replica and self.on_reload is not None:

@@ -64,6 +64,11 @@ class PollingSource:
         return polling or self._follower is not None
 
     @property
+    def lease(self) -> LeaseKeeper | None:
+        """The polling lease (PostgreSQL), None when this process polls without one."""
+        return self._lease
+
+    @property
     def polling(self) -> bool:
         updater = self._app.updater
         return updater is not None and updater.running

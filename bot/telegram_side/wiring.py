@@ -59,7 +59,7 @@ from bot.telegram_side.shedding import Shedder
 from bot.telegram_side.stats_flush import StatsWriter
 from bot.telegram_side.transport import AiohttpRequest, ObservedRequest, Observer
 from bot.telegram_side.update_scheduler import FairUpdateProcessor, FloodLimits, UpdateScheduler
-from bot.telegram_side.update_sources import update_source
+from bot.telegram_side.update_sources import PollingSource, update_source
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +225,9 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
             runtime.update_source = source
             log.info("event=%s_started locales=%s", source.mode, ",".join(runtime.locales))
             jobs = await _start_jobs(app)
+            # A lease another replica gives up at a clean stop is taken over at once.
+            keepers = [jobs[0].lease, source.lease if isinstance(source, PollingSource) else None]
+            replicas.lease_listeners += [k.released_elsewhere for k in keepers if k is not None]
             yield app
         finally:
             await source.stop_accepting()
