@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
+from bot.broadcast import BroadcastDraft, queue_broadcast
 from bot.broadcast.lease import LeaseKeeper
 from bot.core.cache import BoundedCache
 from bot.core.coherence import Coherence
@@ -223,4 +224,25 @@ async def test_a_lease_given_up_at_a_clean_stop_is_taken_over_at_once(postgres_u
         finally:
             for keeper in (holder, standby, other):
                 await keeper.stop()
+            await sync.stop()
+
+
+async def test_a_broadcast_queued_anywhere_wakes_every_replicas_engine(postgres_url: str) -> None:
+    async with (
+        await open_storage(postgres_url) as here,
+        await open_storage(postgres_url) as there,
+    ):
+        woken: list[int] = []
+        sync = ReplicaSync(here, Coherence(shared=True))
+        sync.broadcast_listeners.append(lambda: woken.append(1))
+        sync.start()
+        try:
+            await until(lambda: sync.coherence.trusted)
+            await there.subscribe(1, locale="en")
+            # The CLI's way (queue_broadcast) on another process's connection.
+            await queue_broadcast(there, BroadcastDraft({"en": "News"}), created_by=None)
+            await until(lambda: len(woken) == 1)
+            await asyncio.sleep(0.2)  # once per broadcast, not once per recipient
+            assert woken == [1]
+        finally:
             await sync.stop()

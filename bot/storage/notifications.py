@@ -11,6 +11,8 @@ starts with the schema, ``current_schema()`` of the sender, and a listener ignor
 - ``bot_reloaded``, ``<schema>:<origin>:<replica>:<result>``: a replica's result of that reload.
 - ``bot_lease``, ``<schema>:<name>``: the holder of that lease gave it up (a clean stop); the
   standbys try to take it now.
+- ``bot_broadcasts``, ``<schema>:<id>``: a broadcast was queued (the CLI, or the wizard on any
+  replica); the lease holder looks for due broadcasts now instead of at its next poll.
 
 The listener is an asyncpg connection of its own, outside the pool (a pooled connection would
 be pre-pinged, recycled and shared). On SQLite there is one process and nothing to send.
@@ -32,6 +34,7 @@ USERS_CHANNEL = "bot_users"
 RELOAD_CHANNEL = "bot_reload"
 RELOADED_CHANNEL = "bot_reloaded"
 LEASE_CHANNEL = "bot_lease"
+BROADCASTS_CHANNEL = "bot_broadcasts"
 
 _NOTIFY = text("SELECT pg_notify(:channel, current_schema() || ':' || :payload)")
 #: A listening connection's application_name: this prefix and its schema (PostgreSQL keeps

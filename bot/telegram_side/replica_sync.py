@@ -11,6 +11,8 @@ that ``LISTEN``s (``storage/notifications.py``):
   (``on_reload``, which validates before it swaps) and answers on ``bot_reloaded``.
 - ``bot_lease``: another replica gave a lease up at a clean stop (``lease_listeners``: this
   replica's lease keepers try to take it at once instead of at their next retry).
+- ``bot_broadcasts``: a broadcast was queued (``broadcast_listeners``: the engine looks for due
+  broadcasts now; only the lease holder's look finds work).
 
 Correctness never rests on the connection being up: until it listens, and from the moment it
 is lost (the server ended it, or a ping every ``ping_interval`` s went unanswered) until it
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from bot.core.coherence import Coherence
 from bot.storage import DATABASE_ERRORS, Storage
 from bot.storage.notifications import (
+    BROADCASTS_CHANNEL,
     LEASE_CHANNEL,
     RELOAD_CHANNEL,
     RELOADED_CHANNEL,
@@ -87,6 +90,8 @@ class ReplicaSync:
         #: Told the name of each lease another process gave up (set by the wiring: the lease
         #: keepers of this process try to take it at once).
         self.lease_listeners: list[Callable[[str], None]] = []
+        #: Called when a broadcast was queued anywhere (set by the wiring: the engine's wake).
+        self.broadcast_listeners: list[Callable[[], None]] = []
         self.listening: Listening | None = None
         #: How many times the connection was established and lost (tests read them).
         self.connects = 0
@@ -135,6 +140,7 @@ class ReplicaSync:
                         RELOAD_CHANNEL: self._reload_requested,
                         RELOADED_CHANNEL: self._reload_answered,
                         LEASE_CHANNEL: self._lease_released,
+                        BROADCASTS_CHANNEL: self._broadcast_queued,
                     },
                     self._lost.set,
                     within=self.connect_timeout,
@@ -197,6 +203,10 @@ class ReplicaSync:
     def _lease_released(self, name: str) -> None:
         for listener in self.lease_listeners:
             listener(name)
+
+    def _broadcast_queued(self, _broadcast_id: str) -> None:
+        for listener in self.broadcast_listeners:
+            listener()
 
     def _reload_requested(self, request: str) -> None:
         if request.split(".", 1)[0] != self.replica and self.on_reload is not None:

@@ -228,6 +228,8 @@ async def running(app: BotApplication) -> AsyncIterator[BotApplication]:
             # A lease another replica gives up at a clean stop is taken over at once.
             keepers = [jobs[0].lease, source.lease if isinstance(source, PollingSource) else None]
             replicas.lease_listeners += [k.released_elsewhere for k in keepers if k is not None]
+            # A broadcast queued by the CLI or on another replica starts now.
+            replicas.broadcast_listeners.append(jobs[0].wake)
             yield app
         finally:
             await source.stop_accepting()

@@ -31,6 +31,7 @@ from telegram import Message, Update
 
 from bot.broadcast.draft import (
     BroadcastDraft,
+    announce_queued,
     broadcast_screen,
     converted_locales,
     validate_draft,
@@ -301,9 +302,12 @@ class BroadcastWizard:
             broadcast_id,
             log_ref(draft.admin_id),
         )
+        # Start now rather than at the next look for due broadcasts: this replica's engine,
+        # and on PostgreSQL the lease holder, wherever it runs.
         engine = context.runtime.engine
         if engine is not None:
-            engine.wake()  # start now rather than at its next look for due broadcasts
+            engine.wake()
+        await announce_queued(context.runtime.storage, broadcast_id)
         # The question, not the progress message: the engine edits that one from now on.
         queued = t("Queued as broadcast #{id}. Its progress is shown below.").format(
             id=broadcast_id
