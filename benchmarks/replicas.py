@@ -43,12 +43,20 @@ from sqlalchemy import insert
 from bot.broadcast import BroadcastDraft, queue_broadcast
 from bot.config import PROJECT_ROOT
 from bot.core.telegram_html import parse_html
-from bot.storage import BROADCAST_LEASE, Storage, open_storage
+from bot.storage import Storage, open_storage
 from bot.storage.tables import subscriptions
 from bot.testing import BotAPIEmulator, RateLimits, SimUser
 from bot.testing.emulator.request_log import RecordedRequest
 from tests.db_fixtures import drop_schema, fresh_schema_name, postgres_base_url, with_schema
-from tests.webhook_helpers import SECRET, WEBHOOK_URL, RoundRobinProxy, free_port, get
+from tests.webhook_helpers import (
+    SECRET,
+    WEBHOOK_URL,
+    RoundRobinProxy,
+    free_port,
+    get,
+    holder_pid,
+    most_in_one_second,
+)
 
 NEWS = {  # as in benchmarks/abuse.py
     "en": "<b>Open day</b> on Saturday: meet our interventional radiologists.",
@@ -118,7 +126,7 @@ async def wait_ready(metrics_port: int) -> None:
 async def add_subscribers(storage: Storage, emulator: BotAPIEmulator, ids: list[int]) -> None:
     now = datetime.now(UTC)
     rows = [
-        {"user_id": uid, "locale": "zh_Hans" if uid % 2 else "en", "interests": ""}
+        {"user_id": uid, "locale": "zh_Hans" if uid % 2 else "en"}
         | {"subscribed_at": now, "unsubscribed_at": None, "blocked_at": None}
         for uid in ids
     ]
@@ -175,20 +183,6 @@ async def typist(
     while not stop.is_set():
         emulator.deliver_text(user.id, rng.choice(QUESTIONS))
         await asyncio.sleep(rng.uniform(3.0, 5.0))
-
-
-async def holder_pid(storage: Storage) -> int | None:
-    row = await storage.lease(BROADCAST_LEASE)
-    return None if row is None else int(row.holder.split(":")[1])
-
-
-def most_in_one_second(times: list[float]) -> int:
-    most, first = 0, 0
-    for last, t in enumerate(times):
-        while t - times[first] >= 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 async def one_run(name: str, replicas: int, args: argparse.Namespace, base: str) -> Figures:

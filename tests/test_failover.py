@@ -19,9 +19,10 @@ from pathlib import Path
 from bot.broadcast import BroadcastDraft, queue_broadcast
 from bot.broadcast.engine_config import in_flight_bound
 from bot.config import PROJECT_ROOT
-from bot.storage import BROADCAST_LEASE, Storage, open_storage
+from bot.storage import Storage, open_storage
 from bot.testing import BotAPIEmulator, RateLimits
 from tests.test_broadcast import TEXTS
+from tests.webhook_helpers import holder_pid, most_in_one_second
 
 TOKEN = "987654321:SECRET-token_abcdefghijklmnopqrstuvwxyz"
 #: Issue 10: another replica takes over within 10 s of the holder's death.
@@ -64,21 +65,6 @@ async def until(what: str, condition: object, within: float = 60.0) -> None:
             return
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
-
-
-async def holder_pid(storage: Storage) -> int | None:
-    row = await storage.lease(BROADCAST_LEASE)
-    return None if row is None else int(row.holder.split(":")[1])
-
-
-def most_in_one_second(times: list[float]) -> int:
-    """The most sends whose arrivals fall within any one second."""
-    most, first = 0, 0
-    for last, t in enumerate(times):
-        while t - times[first] >= 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 async def test_sigkill_the_holder_mid_broadcast_another_takes_over_sending_and_polling(

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.broadcast import BroadcastDraft, queue_broadcast
-from bot.storage import BROADCAST_LEASE, Storage, open_storage
+from bot.storage import Storage, open_storage
 from bot.testing import BotAPIEmulator, RateLimits
 from bot.testing.emulator.sim_user import SimUser
 from tests.test_broadcast import TEXTS
@@ -30,6 +30,7 @@ from tests.webhook_helpers import (
     Receiver,
     RoundRobinProxy,
     free_port,
+    holder_pid,
     post,
     wait_until,
 )
@@ -45,11 +46,6 @@ BROADCAST_RATE = "20"
 ANSWER_WITHIN = 30.0
 #: Issue 10: another replica takes over within 10 s when the holder dies, at once when it stops.
 FAILOVER_BOUND = 10.0
-
-
-async def holder_pid(storage: Storage) -> int | None:
-    row = await storage.lease(BROADCAST_LEASE)
-    return None if row is None else int(row.holder.split(":")[1])
 
 
 async def browse(user: SimUser, stop: asyncio.Event, done: Counter[str]) -> None:

@@ -1,4 +1,5 @@
-"""Helpers for the webhook tests: free ports, a receiver that records posts, a round-robin proxy.
+"""Helpers for the tests (and benchmarks/replicas.py) with several `run` processes: free ports, a
+receiver that records posts, a round-robin proxy, the lease holder's pid, the burstiest second.
 
 The proxy stands for the deployment's TLS reverse proxy (deploy/Caddyfile): it passes each
 request to the next upstream in turn, and to the one after when an upstream refuses the
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
+
+from bot.storage import BROADCAST_LEASE, Storage
 
 WEBHOOK_URL = "https://bot.example.org/telegram/webhook"
 WEBHOOK_PATH = "/telegram/webhook"
@@ -207,3 +210,19 @@ async def wait_until(condition: object, within: float = 10.0, what: str = "condi
         if loop.time() > deadline:
             raise AssertionError(f"{what}: not within {within:g} s")
         await asyncio.sleep(0.02)
+
+
+async def holder_pid(storage: Storage) -> int | None:
+    """The process id of the broadcast lease's holder (``host:pid:random``), None if nobody."""
+    row = await storage.lease(BROADCAST_LEASE)
+    return None if row is None else int(row.holder.split(":")[1])
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most sends whose arrivals (sorted) fall within any one second."""
+    most, first = 0, 0
+    for last, t in enumerate(times):
+        while t - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
