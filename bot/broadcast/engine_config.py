@@ -22,8 +22,9 @@ class EngineConfig:
     per_chat_interval: float = 1.0
     # How often the holder looks for a due broadcast when none is running: one query each time,
     # on the event loop that serves patients (0.5 s cost ~6 ms of CPU a second, idle). A
-    # broadcast queued in this process (the wizard) wakes the engine at once; one queued by the
-    # CLI or another replica, or scheduled, starts within this.
+    # queued broadcast wakes the engine at once (the wizard here; on PostgreSQL any replica or
+    # the CLI, through NOTIFY bot_broadcasts); a scheduled one, or one queued with the CLI on
+    # SQLite, starts within this.
     poll_interval: float = 2.0
     max_attempts: int = 4  # the first try and 3 retries
     backoff: float = 1.0  # before the first retry; doubles each time
